@@ -1,0 +1,2 @@
+DROP TRIGGER images_touch_updated_at;
+DROP TABLE images;

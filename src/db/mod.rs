@@ -1,0 +1,75 @@
+//! Database access: the connection pool, migrations, queries and the sample
+//! images of the embedded default.
+//!
+//! diesel is synchronous, so every function here blocks; async callers run
+//! them on actix's blocking thread pool with `web::block`.
+
+mod connection;
+mod models;
+mod samples;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub use connection::{ConnectionManager, DbConnection};
+pub use models::{ImageRow, NewImage};
+pub use samples::{SAMPLE_IMAGES, insert_samples_if_empty};
+
+use crate::config::{DatabaseLocation, PoolSettings};
+use schema::images;
+
+pub type DbPool = r2d2::Pool<ConnectionManager>;
+
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("no database connection within the checkout timeout: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+/// Builds the pool without opening a connection, so that the service can
+/// start while the database is down; connections open in the background and
+/// on first use.
+pub fn build_pool(location: DatabaseLocation, settings: &PoolSettings) -> DbPool {
+    r2d2::Pool::builder()
+        .max_size(settings.max_size)
+        .min_idle(Some(settings.min_idle))
+        .connection_timeout(Duration::from_millis(settings.checkout_timeout_ms))
+        .idle_timeout(Some(Duration::from_secs(settings.idle_timeout_s)).filter(|d| !d.is_zero()))
+        .max_lifetime(Some(Duration::from_secs(settings.max_lifetime_s)).filter(|d| !d.is_zero()))
+        .test_on_check_out(true)
+        .error_handler(Box::new(connection::ErrorLogger::new(Duration::from_secs(
+            10,
+        ))))
+        .build_unchecked(ConnectionManager::new(location))
+}
+
+/// Applies the pending migrations of the connection's backend and returns
+/// their versions.
+pub fn run_migrations(connection: &mut DbConnection) -> Result<Vec<String>, DbError> {
+    let applied = match connection {
+        DbConnection::Mysql(mysql) => mysql.run_pending_migrations(MYSQL_MIGRATIONS),
+        DbConnection::Sqlite(sqlite) => sqlite.run_pending_migrations(SQLITE_MIGRATIONS),
+    };
+    let versions = applied.map_err(|error| DbError::Migration(error.to_string()))?;
+    Ok(versions.iter().map(ToString::to_string).collect())
+}
+
+/// Reads one image, or `None` when no row has that id.
+pub fn find_image(connection: &mut DbConnection, id: i64) -> Result<Option<ImageRow>, DbError> {
+    let row = images::table
+        .find(id)
+        .select(ImageRow::as_select())
+        .first(connection)
+        .optional()?;
+    Ok(row)
+}

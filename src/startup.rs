@@ -1,0 +1,229 @@
+//! Builds the service from its settings: database, cache, authentication
+//! and the HTTP server. `main` and the tests share this code.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Condition, Logger, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::cache::{ENTRY_OVERHEAD_BYTES, ImageStore};
+use crate::config::{DatabaseLocation, Settings};
+use crate::db::{self, DbPool};
+use crate::http::auth::{self, Authenticator};
+use crate::http::request_id::assign_request_id;
+use crate::http::routes::{self, AppState};
+use crate::metrics::Metrics;
+use crate::openapi::{ApiDoc, DOCUMENT_PATH, SWAGGER_UI_PATH};
+
+/// Access log line: client address, request line, status, body bytes,
+/// duration and request id. Headers are left out, so tokens never appear.
+const ACCESS_LOG_FORMAT: &str = r#"%a "%r" %s %b %Dms request_id=%{X-Request-Id}o"#;
+
+/// A service bound to its address and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Prepares the database and binds the listener. With port 0 the system
+    /// picks a free port, which [`Application::port`] returns.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let location = settings.database_location();
+        let authenticator = build_authenticator(&settings, &location)?;
+        log::info!("database: {}", describe_location(&location));
+
+        if let DatabaseLocation::Embedded(path) = &location {
+            if let Some(directory) = path.parent() {
+                std::fs::create_dir_all(directory).with_context(|| {
+                    format!(
+                        "failed to create the data directory {}",
+                        directory.display()
+                    )
+                })?;
+            }
+        }
+        let pool = db::build_pool(location.clone(), &settings.pool);
+        prepare_database(&pool, &settings, &location).await?;
+
+        log::info!(
+            "cache: at most {} bytes (bodies plus an estimated {} bytes per entry), time to live {} s{}",
+            settings.cache.max_bytes,
+            ENTRY_OVERHEAD_BYTES,
+            settings.cache.ttl_s,
+            if settings.cache.ttl_s == 0 {
+                " (cache disabled)"
+            } else {
+                ""
+            }
+        );
+        let metrics = Metrics::new();
+        let state = web::Data::new(AppState {
+            authenticator,
+            images: ImageStore::new(&settings.cache, pool, metrics.clone()),
+            metrics,
+        });
+
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address)
+            .with_context(|| format!("failed to listen on {address}"))?;
+        let local_address = listener.local_addr()?;
+        let access_log = settings.server.access_log;
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(assign_request_id))
+                .wrap(Condition::new(
+                    access_log,
+                    Logger::new(ACCESS_LOG_FORMAT).log_target("aries_image::access"),
+                ))
+                .configure(configure_routes)
+        })
+        .listen(listener)?;
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        log::info!(
+            "listening on http://{local_address}; API document at {DOCUMENT_PATH}, Swagger UI at {SWAGGER_UI_PATH}"
+        );
+
+        Ok(Self {
+            port: local_address.port(),
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Handle to stop the server, for tests and signal handling.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Registers every route; requests that match none get a JSON 404.
+fn configure_routes(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            web::resource(routes::IMAGE_PATH)
+                .route(web::get().to(routes::describe_image))
+                .default_service(web::to(routes::method_not_allowed)),
+        )
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(routes::metrics))
+                .default_service(web::to(routes::method_not_allowed)),
+        )
+        .service(
+            SwaggerUi::new(format!("{SWAGGER_UI_PATH}{{_:.*}}"))
+                .url(DOCUMENT_PATH, ApiDoc::openapi()),
+        )
+        .default_service(web::to(routes::unknown_route));
+}
+
+fn build_authenticator(
+    settings: &Settings,
+    location: &DatabaseLocation,
+) -> anyhow::Result<Authenticator> {
+    if !settings.auth.enabled {
+        log::warn!(
+            "authentication is disabled (auth.enabled = false): every client can read \
+             every image; run the service only behind a gateway that authenticates clients"
+        );
+        return Ok(Authenticator::Disabled);
+    }
+    if !settings.auth.token_sha256.is_empty() {
+        log::info!(
+            "authentication: {} bearer token digest(s) configured",
+            settings.auth.token_sha256.len()
+        );
+        return Ok(Authenticator::from_hex_digests(&settings.auth.token_sha256));
+    }
+    if matches!(location, DatabaseLocation::Embedded(_)) {
+        log::warn!(
+            "authentication: no tokens configured, so the embedded quick start accepts the \
+             development token `{}`; configure auth.token_sha256 before serving real data",
+            auth::DEVELOPMENT_TOKEN
+        );
+        let digest = auth::token_digest_hex(auth::DEVELOPMENT_TOKEN);
+        return Ok(Authenticator::from_hex_digests(&[digest]));
+    }
+    anyhow::bail!(
+        "no bearer tokens configured: add the SHA-256 digest of a token to auth.token_sha256 \
+         (or ARIES__AUTH__TOKEN_SHA256, comma-separated); print a digest with \
+         `aries-image hash-token`. Behind a gateway that authenticates clients, set \
+         auth.enabled = false instead."
+    )
+}
+
+/// Applies the migrations and loads the sample images, as configured.
+async fn prepare_database(
+    pool: &DbPool,
+    settings: &Settings,
+    location: &DatabaseLocation,
+) -> anyhow::Result<()> {
+    let pool = pool.clone();
+    let run_migrations = settings.database.run_migrations;
+    let load_samples = matches!(location, DatabaseLocation::Embedded(_));
+    if !run_migrations && !load_samples {
+        log::info!("migrations: not run (database.run_migrations = false)");
+        return Ok(());
+    }
+    let (applied, samples) = web::block(move || -> anyhow::Result<(Option<Vec<String>>, usize)> {
+        let mut connection = pool
+            .get()
+            .context("failed to connect to the database to prepare it")?;
+        let applied = if run_migrations {
+            Some(db::run_migrations(&mut connection)?)
+        } else {
+            None
+        };
+        let samples = if load_samples {
+            db::insert_samples_if_empty(&mut connection)?
+        } else {
+            0
+        };
+        Ok((applied, samples))
+    })
+    .await??;
+
+    match applied {
+        Some(versions) if versions.is_empty() => log::info!("migrations: schema is up to date"),
+        Some(versions) => log::info!("migrations: applied {}", versions.join(", ")),
+        None => log::info!("migrations: not run (database.run_migrations = false)"),
+    }
+    if load_samples {
+        log::info!("sample images: {samples} inserted (only into an empty embedded database)");
+    }
+    Ok(())
+}
+
+/// Names the database without the password that a MySQL URL may contain.
+fn describe_location(location: &DatabaseLocation) -> String {
+    match location {
+        DatabaseLocation::Embedded(path) => {
+            format!("embedded SQLite file {}", path.display())
+        }
+        DatabaseLocation::Sqlite(path) => format!("SQLite file {}", path.display()),
+        DatabaseLocation::Mysql(url) => match url::Url::parse(url) {
+            Ok(parsed) => format!(
+                "MySQL at {}:{}{}",
+                parsed.host_str().unwrap_or("localhost"),
+                parsed.port().unwrap_or(3306),
+                parsed.path()
+            ),
+            Err(_) => "MySQL (the URL could not be parsed)".into(),
+        },
+    }
+}
