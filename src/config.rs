@@ -10,8 +10,8 @@ use serde::Deserialize;
 /// The defaults, compiled into the binary so that it runs from any directory.
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
-/// Database file used when `database.url` is empty.
-pub const EMBEDDED_DATABASE_PATH: &str = "data/aries.sqlite3";
+/// File name of the embedded database inside `database.data_dir`.
+pub const EMBEDDED_DATABASE_FILE: &str = "aries.sqlite3";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -34,6 +34,7 @@ pub struct ServerSettings {
 #[derive(Clone, Deserialize)]
 pub struct DatabaseSettings {
     pub url: String,
+    pub data_dir: PathBuf,
     pub run_migrations: bool,
 }
 
@@ -42,6 +43,7 @@ impl std::fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DatabaseSettings")
             .field("url", &"<redacted>")
+            .field("data_dir", &self.data_dir)
             .field("run_migrations", &self.run_migrations)
             .finish()
     }
@@ -179,7 +181,7 @@ impl Settings {
     pub fn database_location(&self) -> DatabaseLocation {
         let url = self.database.url.trim();
         if url.is_empty() {
-            DatabaseLocation::Embedded(PathBuf::from(EMBEDDED_DATABASE_PATH))
+            DatabaseLocation::Embedded(self.database.data_dir.join(EMBEDDED_DATABASE_FILE))
         } else if url.starts_with("mysql://") {
             DatabaseLocation::Mysql(url.to_owned())
         } else {
@@ -214,7 +216,7 @@ mod tests {
         assert!(settings.pool.checkout_timeout_ms <= 5000);
         assert_eq!(
             settings.database_location(),
-            DatabaseLocation::Embedded(PathBuf::from(EMBEDDED_DATABASE_PATH))
+            DatabaseLocation::Embedded(PathBuf::from("data/aries.sqlite3"))
         );
     }
 

@@ -6,8 +6,7 @@ use utoipa::ToSchema;
 
 use crate::db::ImageRow;
 
-/// An operating-system image. Fields are serialized in declaration order,
-/// which is the order the API defines.
+/// An operating-system image. Responses list the fields in this order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": 1,
@@ -29,6 +28,7 @@ pub struct ImageRecord {
     pub os_type: String,
     /// Operating system name.
     pub os_name: String,
+    /// Free text, in any language.
     pub description: String,
     /// Location of the image file. It is sensitive: the service never logs it.
     pub source_path: String,

@@ -1,0 +1,51 @@
+# Set-up and checks of the aries image service. Every target installs the
+# Debian packages it needs through apt-get when they are missing.
+
+CARGO ?= cargo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL = $(SUDO) apt-get update -qq && \
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+
+# Packages to run the test suite: the MariaDB server it starts.
+TEST_PACKAGES := mariadb-server mariadb-client
+
+.PHONY: run test build deps test-deps openapi clean-data
+
+## Build and start the service on the embedded SQLite database.
+run: deps
+	$(CARGO) run --locked
+
+## Build the service (debug).
+build: deps
+	$(CARGO) build --locked
+
+## Check formatting and lints, then run every test on SQLite and MariaDB.
+test: deps test-deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	tests/with-mariadb.sh $(CARGO) test --locked
+
+## Regenerate the committed OpenAPI document from the code.
+openapi: deps
+	$(CARGO) run --locked --quiet -- openapi > openapi/openapi.json
+
+## Delete the embedded database; the next start recreates it with samples.
+clean-data:
+	rm -rf data
+
+# Build dependencies: a C compiler for the bundled SQLite, and the MySQL
+# client library that diesel's mysql backend links, found by pkg-config.
+deps:
+	@missing=""; \
+	command -v cc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
+	pkg-config --exists mysqlclient 2>/dev/null || missing="$$missing pkg-config libmariadb-dev libmariadb-dev-compat"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing build dependencies with apt-get:$$missing"; \
+		$(APT_INSTALL) $$missing; \
+	fi
+
+test-deps:
+	@if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then \
+		echo "Installing the MariaDB server for the tests with apt-get: $(TEST_PACKAGES)"; \
+		$(APT_INSTALL) $(TEST_PACKAGES); \
+	fi

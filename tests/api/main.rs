@@ -1,0 +1,11 @@
+//! Black-box tests over HTTP: each starts the real service on a fresh
+//! database and sends it requests. Tests declared with `backend_tests!` run
+//! once on SQLite and once on MariaDB.
+
+mod helpers;
+
+mod cache;
+mod contract;
+mod data;
+mod openapi;
+mod startup;
