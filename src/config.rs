@@ -255,6 +255,19 @@ mod tests {
     }
 
     #[test]
+    fn production_example_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/production.example.toml");
+        let settings = Settings::load_from(Some(&path), Vec::new()).unwrap();
+        assert_eq!(settings.server.host, "0.0.0.0");
+        assert!(!settings.database.run_migrations);
+        assert_eq!(settings.auth.token_sha256.len(), 1);
+        assert!(matches!(
+            settings.database_location(),
+            DatabaseLocation::Mysql(_)
+        ));
+    }
+
+    #[test]
     fn plaintext_token_rejected() {
         let error = load(&[("ARIES__AUTH__TOKEN_SHA256", "my-secret-token")]).unwrap_err();
         let message = error.to_string();
