@@ -6,8 +6,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL = $(SUDO) apt-get update -qq && \
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-# Packages to run the test suite: the MariaDB server it starts.
-TEST_PACKAGES := mariadb-server mariadb-client
+# Packages to run the test suite: the MariaDB server it starts, and
+# promtool (in Debian's prometheus package) to check the metrics format.
+TEST_PACKAGES := mariadb-server mariadb-client prometheus
 
 .PHONY: run test build deps test-deps openapi clean-data
 
@@ -23,7 +24,7 @@ build: deps
 test: deps test-deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
-	tests/with-mariadb.sh $(CARGO) test --locked
+	ARIES_TEST_REQUIRE_TOOLS=1 tests/with-mariadb.sh $(CARGO) test --locked
 
 ## Regenerate the committed OpenAPI document from the code.
 openapi: deps
@@ -45,7 +46,8 @@ deps:
 	fi
 
 test-deps:
-	@if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then \
-		echo "Installing the MariaDB server for the tests with apt-get: $(TEST_PACKAGES)"; \
+	@if ! command -v promtool >/dev/null 2>&1 || \
+		{ ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; }; then \
+		echo "Installing the test dependencies with apt-get: $(TEST_PACKAGES)"; \
 		$(APT_INSTALL) $(TEST_PACKAGES); \
 	fi

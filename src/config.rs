@@ -29,6 +29,7 @@ pub struct ServerSettings {
     pub port: u16,
     pub workers: usize,
     pub access_log: bool,
+    pub max_age_s: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -62,6 +63,7 @@ pub struct PoolSettings {
 pub struct CacheSettings {
     pub max_bytes: u64,
     pub ttl_s: u64,
+    pub missing_ttl_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,55 +1,201 @@
 //! Prometheus metrics of one service instance, rendered at `GET /metrics`.
 
-use prometheus::{Encoder, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use std::time::{Duration, Instant};
 
-/// Counters of one instance. Each instance has its own registry, so that
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::http::routes::AppState;
+
+/// Bucket bounds of the duration histograms, in seconds: a cache hit takes
+/// tens of microseconds and a pool timeout a few seconds.
+const DURATION_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
+];
+
+/// Metrics of one instance. Each instance has its own registry, so that
 /// several services in one process, as in the tests, count separately.
+/// Labelled children used on every request are resolved once here, so
+/// counting on the request path is an atomic add without a label lookup.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
     pub cache_hits: IntCounter,
+    pub cache_missing_hits: IntCounter,
     pub cache_misses: IntCounter,
+    pub cache_loads_coalesced: IntCounter,
+    cache_removals: IntCounterVec,
+    cache_entries: IntGauge,
+    cache_weighted_bytes: IntGauge,
     pub db_queries_found: IntCounter,
     pub db_queries_not_found: IntCounter,
     pub db_queries_failed: IntCounter,
+    db_query_duration: Histogram,
+    pool_connections: IntGaugeVec,
+}
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("each metric name is registered once");
+    metric
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels)
+        .expect("the metric name and labels are valid");
+    register(registry, metric)
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let metric = IntGauge::new(name, help).expect("the metric name is valid");
+    register(registry, metric)
 }
 
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let cache_lookups = IntCounterVec::new(
-            Opts::new(
-                "aries_cache_lookups_total",
-                "Image cache lookups, by result (hit or miss).",
-            ),
+        let http_requests = counter_vec(
+            &registry,
+            "aries_http_requests_total",
+            "HTTP requests answered, by route, method and status.",
+            &["route", "method", "status"],
+        );
+        let http_duration = register(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "aries_http_request_duration_seconds",
+                    "Time from routing a request to its response head, by route.",
+                )
+                .buckets(DURATION_BUCKETS.to_vec()),
+                &["route"],
+            )
+            .expect("the histogram options are valid"),
+        );
+        let cache_lookups = counter_vec(
+            &registry,
+            "aries_cache_lookups_total",
+            "Image cache lookups, by result: hit, missing_hit (a cached \"not found\") or miss.",
             &["result"],
-        )
-        .expect("the metric name and labels are valid");
-        let db_queries = IntCounterVec::new(
-            Opts::new(
-                "aries_db_queries_total",
-                "Image queries sent to the database, by outcome.",
-            ),
+        );
+        let cache_loads_coalesced = register(
+            &registry,
+            IntCounter::new(
+                "aries_cache_loads_coalesced_total",
+                "Cache misses that waited for a database query started by another request.",
+            )
+            .expect("the metric name is valid"),
+        );
+        let cache_removals = counter_vec(
+            &registry,
+            "aries_cache_removals_total",
+            "Entries removed from the image cache, by cause: expired, size (evicted), replaced or explicit.",
+            &["cause"],
+        );
+        let cache_entries = gauge(
+            &registry,
+            "aries_cache_entries",
+            "Entries in the image cache.",
+        );
+        let cache_weighted_bytes = gauge(
+            &registry,
+            "aries_cache_weighted_bytes",
+            "Weighted size of the image cache: bodies plus the per-entry estimate, in bytes.",
+        );
+        let db_queries = counter_vec(
+            &registry,
+            "aries_db_queries_total",
+            "Image queries sent to the database, by outcome: found, not_found or error \
+             (including no connection within the checkout timeout).",
             &["outcome"],
-        )
-        .expect("the metric name and labels are valid");
-        registry
-            .register(Box::new(cache_lookups.clone()))
-            .expect("each metric is registered once");
-        registry
-            .register(Box::new(db_queries.clone()))
-            .expect("each metric is registered once");
+        );
+        let db_query_duration = register(
+            &registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "aries_db_query_duration_seconds",
+                    "Duration of image queries, without the wait for a pooled connection.",
+                )
+                .buckets(DURATION_BUCKETS.to_vec()),
+            )
+            .expect("the histogram options are valid"),
+        );
+        let pool_connections = register(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "aries_db_pool_connections",
+                    "Open database connections of the pool, by state: in_use or idle.",
+                ),
+                &["state"],
+            )
+            .expect("the metric name and labels are valid"),
+        );
 
-        // Labelled children are resolved once here, so that counting on the
-        // request path is one atomic add without a label lookup.
         Self {
             cache_hits: cache_lookups.with_label_values(&["hit"]),
+            cache_missing_hits: cache_lookups.with_label_values(&["missing_hit"]),
             cache_misses: cache_lookups.with_label_values(&["miss"]),
             db_queries_found: db_queries.with_label_values(&["found"]),
             db_queries_not_found: db_queries.with_label_values(&["not_found"]),
             db_queries_failed: db_queries.with_label_values(&["error"]),
+            http_requests,
+            http_duration,
+            cache_loads_coalesced,
+            cache_removals,
+            cache_entries,
+            cache_weighted_bytes,
+            db_query_duration,
+            pool_connections,
             registry,
         }
+    }
+
+    /// Counts one answered request. `route` is a fixed route name, never a
+    /// raw path, so that the number of series stays bounded.
+    pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        let mut status_text = itoa::Buffer::new();
+        self.http_requests
+            .with_label_values(&[route, method, status_text.format(status)])
+            .inc();
+        self.http_duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn observe_query(&self, elapsed: Duration) {
+        self.db_query_duration.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn count_cache_removal(&self, cause: &str) {
+        self.cache_removals.with_label_values(&[cause]).inc();
+    }
+
+    pub fn set_cache_size(&self, entries: u64, weighted_bytes: u64) {
+        self.cache_entries
+            .set(i64::try_from(entries).unwrap_or(i64::MAX));
+        self.cache_weighted_bytes
+            .set(i64::try_from(weighted_bytes).unwrap_or(i64::MAX));
+    }
+
+    pub fn set_pool_connections(&self, in_use: u32, idle: u32) {
+        self.pool_connections
+            .with_label_values(&["in_use"])
+            .set(i64::from(in_use));
+        self.pool_connections
+            .with_label_values(&["idle"])
+            .set(i64::from(idle));
     }
 
     /// Renders every metric in the Prometheus text format.
@@ -66,4 +212,27 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Middleware: counts every request by route name, method and status, and
+/// observes its duration.
+pub async fn record_metrics(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let method = request.method().clone();
+    let response = next.call(request).await?;
+    if let Some(state) = state {
+        // Named resources only, so that arbitrary paths cannot create series.
+        let route = response.request().match_name().unwrap_or("other");
+        state.metrics.observe_request(
+            route,
+            method.as_str(),
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+    }
+    Ok(response)
 }

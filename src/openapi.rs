@@ -19,7 +19,7 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui/";
                        Every call needs `Authorization: Bearer <token>`.",
         license(name = "MIT OR Apache-2.0"),
     ),
-    paths(crate::http::routes::describe_image),
+    paths(crate::http::routes::describe_image, crate::http::routes::check_image),
     components(schemas(ImageRecord, ErrorBody)),
     modifiers(&BearerScheme),
     tags((name = "image", description = "Operating-system images")),

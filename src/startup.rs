@@ -16,7 +16,7 @@ use crate::db::{self, DbPool};
 use crate::http::auth::{self, Authenticator};
 use crate::http::request_id::assign_request_id;
 use crate::http::routes::{self, AppState};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, record_metrics};
 use crate::openapi::{ApiDoc, DOCUMENT_PATH, SWAGGER_UI_PATH};
 
 /// Access log line: client address, request line, status, body bytes,
@@ -66,6 +66,7 @@ impl Application {
             authenticator,
             images: ImageStore::new(&settings.cache, pool, metrics.clone()),
             metrics,
+            cache_control: AppState::cache_control_for(settings.server.max_age_s),
         });
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
@@ -77,6 +78,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(from_fn(record_metrics))
                 .wrap(from_fn(assign_request_id))
                 .wrap(Condition::new(
                     access_log,
@@ -117,11 +119,14 @@ fn configure_routes(config: &mut web::ServiceConfig) {
     config
         .service(
             web::resource(routes::IMAGE_PATH)
+                .name("image")
                 .route(web::get().to(routes::describe_image))
+                .route(web::head().to(routes::check_image))
                 .default_service(web::to(routes::method_not_allowed)),
         )
         .service(
             web::resource("/metrics")
+                .name("metrics")
                 .route(web::get().to(routes::metrics))
                 .default_service(web::to(routes::method_not_allowed)),
         )

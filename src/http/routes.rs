@@ -1,13 +1,17 @@
 //! Request handlers.
 
-use actix_web::http::header::{self, CacheControl, CacheDirective, ContentType};
+use std::time::SystemTime;
+
+use actix_web::http::header::{
+    self, ContentType, Header, HeaderValue, IfModifiedSince, IfNoneMatch,
+};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use super::ImageId;
 use super::auth::Authenticator;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::request_id::RequestId;
-use crate::cache::{ImageStore, LookupError};
+use crate::cache::{CachedImage, ImageStore, Lookup};
 use crate::metrics::Metrics;
 use crate::record::ImageRecord;
 
@@ -18,6 +22,22 @@ pub struct AppState {
     pub authenticator: Authenticator,
     pub images: ImageStore,
     pub metrics: Metrics,
+    /// `Cache-Control` of image responses; always `private` because records
+    /// contain a sensitive path.
+    pub cache_control: HeaderValue,
+}
+
+impl AppState {
+    /// Builds the `Cache-Control` value for `max_age_s` (0: revalidate on
+    /// every request).
+    pub fn cache_control_for(max_age_s: u64) -> HeaderValue {
+        let value = if max_age_s == 0 {
+            "private, no-cache".to_owned()
+        } else {
+            format!("private, max-age={max_age_s}")
+        };
+        HeaderValue::from_str(&value).expect("the directives are visible ASCII")
+    }
 }
 
 /// Returns one image record (DescribeImage).
@@ -29,12 +49,24 @@ pub struct AppState {
     params(
         ("id" = i64, Path, minimum = 1, format = Int64, example = 1,
             description = "Image id: a decimal integer from 1 to 9223372036854775807; leading zeros are allowed"),
+        ("If-None-Match" = Option<String>, Header,
+            description = "Entity tags from earlier responses, comma-separated, or `*`; a match (weak comparison) returns 304"),
+        ("If-Modified-Since" = Option<String>, Header,
+            description = "An HTTP date; returns 304 when the image has not changed since. Ignored when If-None-Match is present or the date is invalid"),
     ),
     responses(
         (status = 200, description = "The image record", body = ImageRecord,
             headers(
-                ("Cache-Control" = String, description = "Always `private`: the record contains a sensitive path"),
+                ("ETag" = String, description = "Strong entity tag derived from the body"),
+                ("Last-Modified" = String, description = "`updated_at` as an HTTP date"),
+                ("Cache-Control" = String, description = "`private, no-cache` by default, or `private, max-age=N`: the record contains a sensitive path"),
                 ("X-Request-Id" = String, description = "Echo of the request's X-Request-Id, or a generated id"),
+            )),
+        (status = 304, description = "The image has not changed since the validators that the request sent; no body",
+            headers(
+                ("ETag" = String, description = "Strong entity tag of the current body"),
+                ("Last-Modified" = String, description = "`updated_at` as an HTTP date"),
+                ("Cache-Control" = String, description = "The same value as on a 200 response"),
             )),
         (status = 400, description = "The id is not a decimal integer from 1 to 9223372036854775807", body = ErrorBody,
             example = json!({"code": "InvalidParameter", "message": "参数无效", "request_id": "9b2f6f0e-4a8e-4c57-9a43-2f1b0c6d7e11", "detail": "the image id must contain only the ASCII digits 0-9"})),
@@ -67,31 +99,95 @@ pub async fn describe_image(
         ApiError::new(ErrorCode::InvalidParameter, request_id, error.to_string())
     })?;
 
-    match state.images.get(id).await {
-        Ok(image) => Ok(HttpResponse::Ok()
-            .insert_header(ContentType::json())
-            .insert_header(CacheControl(vec![CacheDirective::Private]))
-            .body(image.body.clone())),
-        Err(error) => match &*error {
-            LookupError::NotFound(_) => Err(ApiError::new(
+    let image = match state.images.get(id).await {
+        Ok(Lookup::Found(image)) => image,
+        Ok(Lookup::Missing) => {
+            return Err(ApiError::new(
                 ErrorCode::ImageNotFound,
                 request_id,
                 format!("no image has id {id}"),
-            )),
-            cause => {
-                log::error!("request {request_id}: reading image {id} failed: {cause}");
-                Err(ApiError::new(
-                    ErrorCode::InternalError,
-                    request_id,
-                    "the image could not be read; retry later",
-                ))
-            }
-        },
+            ));
+        }
+        Err(cause) => {
+            log::error!("request {request_id}: reading image {id} failed: {cause}");
+            return Err(ApiError::new(
+                ErrorCode::InternalError,
+                request_id,
+                "the image could not be read; retry later",
+            ));
+        }
+    };
+
+    let not_modified = is_not_modified(&request, &image);
+    let mut response = if not_modified {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::CACHE_CONTROL, state.cache_control.clone()))
+        .insert_header((header::ETAG, image.etag_header.clone()))
+        .insert_header((header::LAST_MODIFIED, image.last_modified_header.clone()));
+    if not_modified {
+        return Ok(response.finish());
+    }
+    // Bytes is reference-counted, so this sends the cached body without a copy.
+    Ok(response
+        .insert_header(ContentType::json())
+        .body(image.body.clone()))
+}
+
+/// Answers like [`describe_image`] without a body: checks whether an image
+/// exists, or has changed, for the cost of the headers.
+#[utoipa::path(
+    head,
+    path = "/aries/api/v1/image/{id}",
+    operation_id = "CheckImage",
+    tag = "image",
+    params(
+        ("id" = i64, Path, minimum = 1, format = Int64, example = 1, description = "Image id, as for GET"),
+        ("If-None-Match" = Option<String>, Header, description = "As for GET"),
+        ("If-Modified-Since" = Option<String>, Header, description = "As for GET"),
+    ),
+    responses(
+        (status = 200, description = "The image exists; the headers of the GET response, including Content-Length and ETag, and no body"),
+        (status = 304, description = "The image has not changed since the validators that the request sent"),
+        (status = 400, description = "The id is not a decimal integer from 1 to 9223372036854775807"),
+        (status = 401, description = "The bearer token is missing, malformed or unknown"),
+        (status = 404, description = "No image has this id"),
+        (status = 500, description = "The database failed or did not answer in time"),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn check_image(
+    request: HttpRequest,
+    request_id: RequestId,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    // actix-web sends the head of this response, Content-Length included,
+    // and leaves out the body because the method is HEAD.
+    describe_image(request, request_id, state).await
+}
+
+/// Evaluates `If-None-Match`, or `If-Modified-Since` when that is absent
+/// (RFC 9110, section 13.2.2). Entity tags use the weak comparison, and an
+/// invalid date is ignored.
+fn is_not_modified(request: &HttpRequest, image: &CachedImage) -> bool {
+    if request.headers().contains_key(header::IF_NONE_MATCH) {
+        return match IfNoneMatch::parse(request) {
+            Ok(IfNoneMatch::Any) => true,
+            Ok(IfNoneMatch::Items(tags)) => tags.iter().any(|tag| tag.weak_eq(&image.etag)),
+            Err(_) => false,
+        };
+    }
+    match IfModifiedSince::parse(request) {
+        Ok(IfModifiedSince(since)) => image.last_modified <= SystemTime::from(since),
+        Err(_) => false,
     }
 }
 
 /// Methods served by every resource of the service.
-pub const ALLOWED_METHODS: &str = "GET";
+pub const ALLOWED_METHODS: &str = "GET, HEAD";
 
 /// Answers 405 for a known path requested with a method it does not serve.
 pub async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
@@ -125,6 +221,7 @@ pub async fn unknown_route(request: HttpRequest) -> HttpResponse {
 
 /// Serves the metrics in the Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.images.update_gauges().await;
     HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,

@@ -13,6 +13,8 @@ backend_tests!(
     expiry_rereads_row,
     concurrent_misses_coalesced,
     not_found_not_cached,
+    not_found_cached_until_expiry,
+    concurrent_missing_coalesced,
     database_error_not_cached,
     disabled_cache_reads_database,
 );
@@ -72,7 +74,7 @@ async fn concurrent_misses_coalesced(backend: Backend) {
 }
 
 async fn not_found_not_cached(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |settings| settings.cache.missing_ttl_s = 0).await;
     assert_eq!(app.get_image("3").await.status(), 404);
 
     app.database
@@ -111,4 +113,41 @@ async fn disabled_cache_reads_database(backend: Backend) {
     }
 
     assert_eq!(app.database_queries().await, 3.0);
+}
+
+async fn not_found_cached_until_expiry(backend: Backend) {
+    let app = spawn_app_with(backend, |settings| settings.cache.missing_ttl_s = 1).await;
+    assert_eq!(app.get_image("3").await.status(), 404);
+    app.database
+        .insert_image(3, "three", "image three", "2024-01-01 00:00:00");
+
+    // The cached "not found" answers until it expires, without a query.
+    let cached = app.get_image("3").await;
+    assert_eq!(cached.status(), 404);
+    assert_eq!(
+        crate::helpers::error_body(cached).await["code"],
+        "ImageNotFound"
+    );
+    assert_eq!(app.database_queries().await, 1.0);
+    assert_eq!(
+        app.metric("aries_cache_lookups_total{result=\"missing_hit\"}")
+            .await,
+        1.0
+    );
+
+    actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.get_image("3").await.status(), 200);
+    assert_eq!(app.database_queries().await, 2.0);
+}
+
+async fn concurrent_missing_coalesced(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let requests = (0..64).map(|_| app.get_image("8"));
+    let responses = join_all(requests).await;
+
+    for response in &responses {
+        assert_eq!(response.status(), 404);
+    }
+    assert_eq!(app.database_queries().await, 1.0);
 }

@@ -40,7 +40,7 @@ async fn reference_record_served(backend: Backend) {
     assert_eq!(response.status(), 200);
     let headers = response.headers().clone();
     assert_eq!(headers["content-type"], "application/json");
-    assert_eq!(headers["cache-control"], "private");
+    assert_eq!(headers["cache-control"], "private, no-cache");
     assert!(!headers["x-request-id"].is_empty());
     assert_eq!(response.text().await.unwrap(), REFERENCE_BODY);
 }
@@ -278,7 +278,7 @@ async fn wrong_method_json(backend: Backend) {
             .unwrap();
 
         assert_eq!(response.status(), 405, "{method}");
-        assert_eq!(response.headers()["allow"], "GET", "{method}");
+        assert_eq!(response.headers()["allow"], "GET, HEAD", "{method}");
         assert_eq!(error_body(response).await["code"], "MethodNotAllowed");
     }
 }

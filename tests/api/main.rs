@@ -5,7 +5,9 @@
 mod helpers;
 
 mod cache;
+mod conditional;
 mod contract;
 mod data;
+mod metrics;
 mod openapi;
 mod startup;

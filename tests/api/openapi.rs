@@ -37,6 +37,22 @@ fn document_describes_describe_image() {
         assert!(has_example, "response {status} has no example");
     }
     assert_eq!(operation["security"][0]["bearer"], serde_json::json!([]));
+    let not_modified = &operation["responses"]["304"];
+    assert!(
+        not_modified["headers"]["ETag"].is_object(),
+        "{not_modified}"
+    );
+    let header_names: Vec<&str> = operation["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|parameter| parameter["in"] == "header")
+        .map(|parameter| parameter["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(header_names, ["If-None-Match", "If-Modified-Since"]);
+    let head = &document["paths"]["/aries/api/v1/image/{id}"]["head"];
+    assert_eq!(head["operationId"], "CheckImage");
+    assert!(head["responses"]["304"].is_object());
     let scheme = &document["components"]["securitySchemes"]["bearer"];
     assert_eq!(scheme["type"], "http");
     assert_eq!(scheme["scheme"], "bearer");
