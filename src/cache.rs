@@ -12,10 +12,11 @@ use chrono::{TimeZone, Utc};
 use moka::Expiry;
 use moka::future::Cache;
 use moka::notification::RemovalCause;
+use moka::ops::compute::{CompResult, Op};
 use sha2::{Digest, Sha256};
 
 use crate::config::CacheSettings;
-use crate::db::{self, DbError, DbPool, ImageRow};
+use crate::db::{self, DatabaseHealth, DbError, DbPool, ImageRow};
 use crate::http::ImageId;
 use crate::metrics::Metrics;
 use crate::record::ImageRecord;
@@ -89,18 +90,51 @@ pub enum LookupError {
     NotCached,
 }
 
-/// Gives found and missing entries their own time to live.
-struct LookupExpiry {
-    found: Duration,
-    missing: Duration,
+/// A stored lookup and the end of its time to live. A found image stays in
+/// the cache for `max_stale_s` longer, to be served while the database fails.
+#[derive(Debug, Clone)]
+struct CacheEntry {
+    lookup: Lookup,
+    fresh_until: Instant,
 }
 
-impl Expiry<i64, Lookup> for LookupExpiry {
-    fn expire_after_create(&self, _: &i64, value: &Lookup, _: Instant) -> Option<Duration> {
-        match value {
-            Lookup::Found(_) => Some(self.found),
+/// Lifetimes of cache entries.
+#[derive(Debug, Clone, Copy)]
+struct Lifetimes {
+    found: Duration,
+    missing: Duration,
+    max_stale: Duration,
+}
+
+impl Lifetimes {
+    fn entry(&self, lookup: Lookup) -> CacheEntry {
+        let ttl = match lookup {
+            Lookup::Found(_) => self.found,
+            Lookup::Missing => self.missing,
+        };
+        CacheEntry {
+            lookup,
+            fresh_until: Instant::now() + ttl,
+        }
+    }
+}
+
+impl Expiry<i64, CacheEntry> for Lifetimes {
+    fn expire_after_create(&self, _: &i64, entry: &CacheEntry, _: Instant) -> Option<Duration> {
+        match entry.lookup {
+            Lookup::Found(_) => Some(self.found + self.max_stale),
             Lookup::Missing => Some(self.missing),
         }
+    }
+
+    fn expire_after_update(
+        &self,
+        id: &i64,
+        entry: &CacheEntry,
+        updated_at: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        self.expire_after_create(id, entry, updated_at)
     }
 }
 
@@ -108,38 +142,47 @@ impl Expiry<i64, Lookup> for LookupExpiry {
 #[derive(Clone)]
 pub struct ImageStore {
     /// `None` when the cache is disabled (`cache.ttl_s = 0`).
-    cache: Option<Cache<i64, Lookup>>,
-    cache_missing: bool,
+    cache: Option<Cache<i64, CacheEntry>>,
+    lifetimes: Lifetimes,
     pool: DbPool,
+    health: Arc<DatabaseHealth>,
     metrics: Metrics,
 }
 
 impl ImageStore {
-    pub fn new(settings: &CacheSettings, pool: DbPool, metrics: Metrics) -> Self {
+    pub fn new(
+        settings: &CacheSettings,
+        pool: DbPool,
+        health: Arc<DatabaseHealth>,
+        metrics: Metrics,
+    ) -> Self {
+        let lifetimes = Lifetimes {
+            found: Duration::from_secs(settings.ttl_s),
+            missing: Duration::from_secs(settings.missing_ttl_s),
+            max_stale: Duration::from_secs(settings.max_stale_s),
+        };
         let enabled = settings.ttl_s > 0 && settings.max_bytes > 0;
         let cache = enabled.then(|| {
-            let evictions = metrics.clone();
+            let removals = metrics.clone();
             Cache::builder()
                 .max_capacity(settings.max_bytes)
-                .weigher(|_id: &i64, lookup: &Lookup| match lookup {
+                .weigher(|_id: &i64, entry: &CacheEntry| match &entry.lookup {
                     Lookup::Found(image) => u32::try_from(image.body.len())
                         .unwrap_or(u32::MAX)
                         .saturating_add(ENTRY_OVERHEAD_BYTES),
                     Lookup::Missing => ENTRY_OVERHEAD_BYTES,
                 })
-                .expire_after(LookupExpiry {
-                    found: Duration::from_secs(settings.ttl_s),
-                    missing: Duration::from_secs(settings.missing_ttl_s),
-                })
-                .eviction_listener(move |_id, _lookup, cause| {
-                    evictions.count_cache_removal(removal_cause_label(cause));
+                .expire_after(lifetimes)
+                .eviction_listener(move |_id, _entry, cause| {
+                    removals.count_cache_removal(removal_cause_label(cause));
                 })
                 .build()
         });
         Self {
             cache,
-            cache_missing: settings.missing_ttl_s > 0,
+            lifetimes,
             pool,
+            health,
             metrics,
         }
     }
@@ -148,30 +191,47 @@ impl ImageStore {
         &self.pool
     }
 
-    /// Returns the cached or loaded entry for `id`. Concurrent misses for
-    /// one id wait for a single database query (moka's `try_get_with`).
-    /// Errors reach every waiter and are not cached; "not found" is cached
-    /// for `missing_ttl_s` unless that is 0.
+    /// Returns the cached or loaded lookup for `id`.
+    ///
+    /// Concurrent misses for one id wait for a single database query, and
+    /// its error reaches every waiter without being cached. A "not found"
+    /// is cached for `missing_ttl_s` unless that is 0. An image past its
+    /// time to live is read again, but while the database fails it is
+    /// served as it is, for up to `max_stale_s`.
     pub async fn get(&self, id: ImageId) -> Result<Lookup, Arc<LookupError>> {
         let Some(cache) = &self.cache else {
             self.metrics.cache_misses.inc();
             return self.load(id).await.map_err(Arc::new);
         };
-        if let Some(lookup) = cache.get(&id.get()).await {
-            match lookup {
-                Lookup::Found(_) => self.metrics.cache_hits.inc(),
-                Lookup::Missing => self.metrics.cache_missing_hits.inc(),
+        match cache.get(&id.get()).await {
+            Some(entry) if entry.fresh_until > Instant::now() => {
+                match entry.lookup {
+                    Lookup::Found(_) => self.metrics.cache_hits.inc(),
+                    Lookup::Missing => self.metrics.cache_missing_hits.inc(),
+                }
+                Ok(entry.lookup)
             }
-            return Ok(lookup);
+            Some(stale) => self.refresh(cache, id, stale).await,
+            None => {
+                self.metrics.cache_misses.inc();
+                self.load_missing_entry(cache, id).await
+            }
         }
-        self.metrics.cache_misses.inc();
+    }
 
+    /// Loads an id that has no entry. moka's `try_get_with` runs one load
+    /// for all concurrent callers and shares its result or error.
+    async fn load_missing_entry(
+        &self,
+        cache: &Cache<i64, CacheEntry>,
+        id: ImageId,
+    ) -> Result<Lookup, Arc<LookupError>> {
         let loaded_here = AtomicBool::new(false);
         let load = async {
             loaded_here.store(true, Ordering::Relaxed);
-            match self.load(id).await {
-                Ok(Lookup::Missing) if !self.cache_missing => Err(LookupError::NotCached),
-                other => other,
+            match self.load(id).await? {
+                Lookup::Missing if self.lifetimes.missing.is_zero() => Err(LookupError::NotCached),
+                lookup => Ok(self.lifetimes.entry(lookup)),
             }
         };
         let result = cache.try_get_with(id.get(), load).await;
@@ -179,8 +239,67 @@ impl ImageStore {
             self.metrics.cache_loads_coalesced.inc();
         }
         match result {
+            Ok(entry) => Ok(entry.lookup),
             Err(error) if matches!(*error, LookupError::NotCached) => Ok(Lookup::Missing),
-            other => other,
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Reads a stale image again, or serves it stale while the database is
+    /// failing. moka runs compute operations on one key one after another,
+    /// so concurrent callers make one query: the later ones find the entry
+    /// fresh, or find the database marked unavailable, and query nothing.
+    async fn refresh(
+        &self,
+        cache: &Cache<i64, CacheEntry>,
+        id: ImageId,
+        stale: CacheEntry,
+    ) -> Result<Lookup, Arc<LookupError>> {
+        let Lookup::Found(_) = stale.lookup else {
+            // Missing entries expire at their time to live and are never stale.
+            self.metrics.cache_misses.inc();
+            return self.load_missing_entry(cache, id).await;
+        };
+        if !self.health.is_available() {
+            self.metrics.cache_stale_hits.inc();
+            return Ok(stale.lookup);
+        }
+        self.metrics.cache_misses.inc();
+
+        let computed = cache
+            .entry(id.get())
+            .and_try_compute_with(|current| async move {
+                if let Some(current) = current {
+                    let current = current.into_value();
+                    if current.fresh_until > Instant::now() || !self.health.is_available() {
+                        return Ok(Op::Nop);
+                    }
+                }
+                match self.load(id).await? {
+                    Lookup::Missing if self.lifetimes.missing.is_zero() => Ok(Op::Remove),
+                    lookup => Ok(Op::Put(self.lifetimes.entry(lookup))),
+                }
+            })
+            .await;
+
+        match computed {
+            Ok(CompResult::Inserted(entry))
+            | Ok(CompResult::ReplacedWith(entry))
+            | Ok(CompResult::Unchanged(entry)) => {
+                let entry = entry.into_value();
+                if entry.fresh_until <= Instant::now() {
+                    self.metrics.cache_stale_hits.inc();
+                }
+                Ok(entry.lookup)
+            }
+            // The row is gone and "not found" is not cached.
+            Ok(CompResult::Removed(_)) | Ok(CompResult::StillNone(_)) => Ok(Lookup::Missing),
+            Err(error) => {
+                let error: LookupError = error;
+                log::warn!("image {id}: refresh failed, serving the stale entry: {error}");
+                self.metrics.cache_stale_hits.inc();
+                Ok(stale.lookup)
+            }
         }
     }
 
@@ -218,10 +337,16 @@ impl ImageStore {
             Ok(timed) => timed,
             Err(error) => {
                 self.metrics.db_queries_failed.inc();
+                self.health.record_failure();
                 return Err(LookupError::Database(error));
             }
         };
         self.metrics.observe_query(elapsed);
+        if row.is_ok() {
+            self.health.record_success();
+        } else {
+            self.health.record_failure();
+        }
         match row {
             Ok(Some(row)) => {
                 self.metrics.db_queries_found.inc();

@@ -30,6 +30,7 @@ pub struct ServerSettings {
     pub workers: usize,
     pub access_log: bool,
     pub max_age_s: u64,
+    pub shutdown_timeout_s: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -37,6 +38,7 @@ pub struct DatabaseSettings {
     pub url: String,
     pub data_dir: PathBuf,
     pub run_migrations: bool,
+    pub exit_if_unavailable: bool,
 }
 
 /// Keeps the URL, which may contain a password, out of debug output.
@@ -46,6 +48,7 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("url", &"<redacted>")
             .field("data_dir", &self.data_dir)
             .field("run_migrations", &self.run_migrations)
+            .field("exit_if_unavailable", &self.exit_if_unavailable)
             .finish()
     }
 }
@@ -64,6 +67,7 @@ pub struct CacheSettings {
     pub max_bytes: u64,
     pub ttl_s: u64,
     pub missing_ttl_s: u64,
+    pub max_stale_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

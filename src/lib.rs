@@ -8,6 +8,7 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod log_limit;
 pub mod metrics;
 pub mod openapi;
 pub mod record;

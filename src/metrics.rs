@@ -32,6 +32,7 @@ pub struct Metrics {
     http_duration: HistogramVec,
     pub cache_hits: IntCounter,
     pub cache_missing_hits: IntCounter,
+    pub cache_stale_hits: IntCounter,
     pub cache_misses: IntCounter,
     pub cache_loads_coalesced: IntCounter,
     cache_removals: IntCounterVec,
@@ -86,7 +87,8 @@ impl Metrics {
         let cache_lookups = counter_vec(
             &registry,
             "aries_cache_lookups_total",
-            "Image cache lookups, by result: hit, missing_hit (a cached \"not found\") or miss.",
+            "Image cache lookups, by result: hit, missing_hit (a cached \"not found\"), \
+             stale (served past its time to live while the database failed) or miss.",
             &["result"],
         );
         let cache_loads_coalesced = register(
@@ -146,6 +148,7 @@ impl Metrics {
         Self {
             cache_hits: cache_lookups.with_label_values(&["hit"]),
             cache_missing_hits: cache_lookups.with_label_values(&["missing_hit"]),
+            cache_stale_hits: cache_lookups.with_label_values(&["stale"]),
             cache_misses: cache_lookups.with_label_values(&["miss"]),
             db_queries_found: db_queries.with_label_values(&["found"]),
             db_queries_not_found: db_queries.with_label_values(&["not_found"]),

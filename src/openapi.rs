@@ -4,6 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::error::ErrorBody;
+use crate::http::routes::HealthStatus;
 use crate::record::ImageRecord;
 
 /// Path of the JSON document on the running service.
@@ -19,10 +20,18 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui/";
                        Every call needs `Authorization: Bearer <token>`.",
         license(name = "MIT OR Apache-2.0"),
     ),
-    paths(crate::http::routes::describe_image, crate::http::routes::check_image),
-    components(schemas(ImageRecord, ErrorBody)),
+    paths(
+        crate::http::routes::describe_image,
+        crate::http::routes::check_image,
+        crate::http::routes::healthz,
+        crate::http::routes::readyz,
+    ),
+    components(schemas(ImageRecord, ErrorBody, HealthStatus)),
     modifiers(&BearerScheme),
-    tags((name = "image", description = "Operating-system images")),
+    tags(
+        (name = "image", description = "Operating-system images"),
+        (name = "health", description = "Liveness and readiness, without authentication"),
+    ),
 )]
 pub struct ApiDoc;
 

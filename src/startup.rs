@@ -2,6 +2,8 @@
 //! and the HTTP server. `main` and the tests share this code.
 
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{Condition, Logger, from_fn};
@@ -12,7 +14,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::cache::{ENTRY_OVERHEAD_BYTES, ImageStore};
 use crate::config::{DatabaseLocation, Settings};
-use crate::db::{self, DbPool};
+use crate::db::{self, DatabaseHealth, DbPool};
 use crate::http::auth::{self, Authenticator};
 use crate::http::request_id::assign_request_id;
 use crate::http::routes::{self, AppState};
@@ -27,6 +29,8 @@ const ACCESS_LOG_FORMAT: &str = r#"%a "%r" %s %b %Dms request_id=%{X-Request-Id}
 pub struct Application {
     port: u16,
     server: Server,
+    monitor: actix_web::rt::task::JoinHandle<()>,
+    stop_monitor: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -48,7 +52,19 @@ impl Application {
             }
         }
         let pool = db::build_pool(location.clone(), &settings.pool);
-        prepare_database(&pool, &settings, &location).await?;
+        let health = Arc::new(DatabaseHealth::new());
+        if settings.database.exit_if_unavailable {
+            prepare_database(&pool, &settings, &location).await?;
+            health.set_prepared();
+        }
+        let (stop_monitor, stop_signal) = tokio::sync::watch::channel(false);
+        let monitor = actix_web::rt::spawn(monitor_database(
+            pool.clone(),
+            settings.clone(),
+            location.clone(),
+            health.clone(),
+            stop_signal,
+        ));
 
         log::info!(
             "cache: at most {} bytes (bodies plus an estimated {} bytes per entry), time to live {} s{}",
@@ -64,7 +80,8 @@ impl Application {
         let metrics = Metrics::new();
         let state = web::Data::new(AppState {
             authenticator,
-            images: ImageStore::new(&settings.cache, pool, metrics.clone()),
+            images: ImageStore::new(&settings.cache, pool, health.clone(), metrics.clone()),
+            health,
             metrics,
             cache_control: AppState::cache_control_for(settings.server.max_age_s),
         });
@@ -86,6 +103,7 @@ impl Application {
                 ))
                 .configure(configure_routes)
         })
+        .shutdown_timeout(settings.server.shutdown_timeout_s)
         .listen(listener)?;
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
@@ -97,6 +115,8 @@ impl Application {
         Ok(Self {
             port: local_address.port(),
             server: server.run(),
+            monitor,
+            stop_monitor,
         })
     }
 
@@ -109,8 +129,15 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serves until the server is stopped, by SIGTERM, SIGINT or a
+    /// [`Application::handle`], then stops the background task.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        log::info!("HTTP server stopped");
+        let _ = self.stop_monitor.send(true);
+        let _ = self.monitor.await;
+        log::info!("database monitor stopped");
+        result
     }
 }
 
@@ -125,14 +152,35 @@ fn configure_routes(config: &mut web::ServiceConfig) {
                 .default_service(web::to(routes::method_not_allowed)),
         )
         .service(
+            web::resource("/healthz")
+                .name("healthz")
+                .route(web::get().to(routes::healthz))
+                .route(web::head().to(routes::healthz))
+                .default_service(web::to(routes::method_not_allowed)),
+        )
+        .service(
+            web::resource("/readyz")
+                .name("readyz")
+                .route(web::get().to(routes::readyz))
+                .route(web::head().to(routes::readyz))
+                .default_service(web::to(routes::method_not_allowed)),
+        )
+        .service(
             web::resource("/metrics")
                 .name("metrics")
                 .route(web::get().to(routes::metrics))
-                .default_service(web::to(routes::method_not_allowed)),
+                .default_service(web::to(routes::get_only)),
         )
         .service(
             SwaggerUi::new(format!("{SWAGGER_UI_PATH}{{_:.*}}"))
                 .url(DOCUMENT_PATH, ApiDoc::openapi()),
+        )
+        // SwaggerUi registers its resources for GET only; these answer the
+        // other methods on the same paths.
+        .service(web::resource(DOCUMENT_PATH).default_service(web::to(routes::get_only)))
+        .service(
+            web::resource(format!("{SWAGGER_UI_PATH}{{_:.*}}"))
+                .default_service(web::to(routes::get_only)),
         )
         .default_service(web::to(routes::unknown_route));
 }
@@ -170,6 +218,59 @@ fn build_authenticator(
          `aries-image hash-token`. Behind a gateway that authenticates clients, set \
          auth.enabled = false instead."
     )
+}
+
+/// Longest wait between two attempts to prepare the database.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// Interval of pings while the database is marked unavailable.
+const PING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Background task: prepares the database, retrying with exponential
+/// backoff while it is unreachable, then pings it while it is marked
+/// unavailable so that recovery is noticed without a request.
+async fn monitor_database(
+    pool: DbPool,
+    settings: Settings,
+    location: DatabaseLocation,
+    health: Arc<DatabaseHealth>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut delay = Duration::from_secs(1);
+    while !health.is_prepared() {
+        match prepare_database(&pool, &settings, &location).await {
+            Ok(()) => {
+                health.set_prepared();
+                log::info!("database: ready");
+            }
+            Err(error) => {
+                log::warn!(
+                    "database: preparing failed: {error:#}; retrying in {} s",
+                    delay.as_secs()
+                );
+                tokio::select! {
+                    _ = actix_web::rt::time::sleep(delay) => {}
+                    _ = stop.changed() => return,
+                }
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+            }
+        }
+    }
+
+    let ping_timeout = settings.checkout_timeout().min(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = actix_web::rt::time::sleep(PING_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+        if health.is_available() {
+            continue;
+        }
+        let pinged_pool = pool.clone();
+        let outcome = web::block(move || db::health::ping(&pinged_pool, ping_timeout)).await;
+        if matches!(outcome, Ok(Ok(()))) {
+            health.record_success();
+        }
+    }
 }
 
 /// Applies the migrations and loads the sample images, as configured.

@@ -1,6 +1,6 @@
 //! The connection type and the r2d2 connection manager for both backends.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -8,6 +8,7 @@ use diesel::r2d2::R2D2Connection;
 use diesel::{MysqlConnection, SqliteConnection};
 
 use crate::config::DatabaseLocation;
+use crate::log_limit::LogLimiter;
 
 /// A connection to either backend; diesel generates the `Connection`
 /// implementation that dispatches to the variant.
@@ -75,33 +76,24 @@ impl r2d2::ManageConnection for ConnectionManager {
 /// reconnecting in the background while the database is down.
 #[derive(Debug)]
 pub struct ErrorLogger {
-    state: std::sync::Mutex<(Option<Instant>, u64)>,
-    interval: Duration,
+    limiter: LogLimiter,
 }
 
 impl ErrorLogger {
     pub fn new(interval: Duration) -> Self {
         Self {
-            state: std::sync::Mutex::new((None, 0)),
-            interval,
+            limiter: LogLimiter::new(interval),
         }
     }
 }
 
 impl r2d2::HandleError<diesel::r2d2::Error> for ErrorLogger {
     fn handle_error(&self, error: diesel::r2d2::Error) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let (last_logged, suppressed) = &mut *state;
-        let now = Instant::now();
-        if last_logged.is_some_and(|at| now.duration_since(at) < self.interval) {
-            *suppressed += 1;
-            return;
+        if let Some(dropped) = self.limiter.admit() {
+            log::error!(
+                "database connection failed: {error}; retrying \
+                 ({dropped} similar errors not logged since the last one)"
+            );
         }
-        log::error!(
-            "database connection failed: {error}; retrying \
-             ({suppressed} similar errors not logged since the last one)"
-        );
-        *last_logged = Some(now);
-        *suppressed = 0;
     }
 }

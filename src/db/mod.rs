@@ -5,6 +5,7 @@
 //! them on actix's blocking thread pool with `web::block`.
 
 mod connection;
+pub mod health;
 mod models;
 mod samples;
 pub mod schema;
@@ -15,6 +16,7 @@ use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use connection::{ConnectionManager, DbConnection};
+pub use health::DatabaseHealth;
 pub use models::{ImageRow, NewImage};
 pub use samples::{SAMPLE_IMAGES, insert_samples_if_empty};
 

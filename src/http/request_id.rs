@@ -97,7 +97,12 @@ pub async fn assign_request_id(
             return Err(replacement.into());
         }
     };
-    response.headers_mut().insert(X_REQUEST_ID, id);
+    let headers = response.headers_mut();
+    headers.insert(X_REQUEST_ID, id);
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(response)
 }
 

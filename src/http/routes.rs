@@ -1,6 +1,7 @@
 //! Request handlers.
 
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use actix_web::http::header::{
     self, ContentType, Header, HeaderValue, IfModifiedSince, IfNoneMatch,
@@ -12,6 +13,7 @@ use super::auth::Authenticator;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::request_id::RequestId;
 use crate::cache::{CachedImage, ImageStore, Lookup};
+use crate::db::{self, DatabaseHealth};
 use crate::metrics::Metrics;
 use crate::record::ImageRecord;
 
@@ -21,6 +23,7 @@ pub const IMAGE_PATH: &str = "/aries/api/v1/image/{id}";
 pub struct AppState {
     pub authenticator: Authenticator,
     pub images: ImageStore,
+    pub health: Arc<DatabaseHealth>,
     pub metrics: Metrics,
     /// `Cache-Control` of image responses; always `private` because records
     /// contain a sensitive path.
@@ -186,21 +189,29 @@ fn is_not_modified(request: &HttpRequest, image: &CachedImage) -> bool {
     }
 }
 
-/// Methods served by every resource of the service.
-pub const ALLOWED_METHODS: &str = "GET, HEAD";
-
-/// Answers 405 for a known path requested with a method it does not serve.
+/// Answers 405 on the image, health and readiness resources, which serve
+/// GET and HEAD.
 pub async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
-    let request_id = RequestId::of(&request);
+    method_not_allowed_response(&request, "GET, HEAD")
+}
+
+/// Answers 405 on the resources that serve only GET: the metrics and the
+/// API documentation.
+pub async fn get_only(request: HttpRequest) -> HttpResponse {
+    method_not_allowed_response(&request, "GET")
+}
+
+fn method_not_allowed_response(request: &HttpRequest, allow: &'static str) -> HttpResponse {
+    let request_id = RequestId::of(request);
     let mut error = ApiError::new(
         ErrorCode::MethodNotAllowed,
         request_id.as_str(),
         format!(
-            "method {} is not allowed on this resource; use {ALLOWED_METHODS}",
+            "method {} is not allowed on this resource; use {allow}",
             request.method()
         ),
     );
-    error.allow = Some(ALLOWED_METHODS);
+    error.allow = Some(allow);
     error.error_response()
 }
 
@@ -211,12 +222,85 @@ pub async fn unknown_route(request: HttpRequest) -> HttpResponse {
         ErrorCode::ResourceNotFound,
         request_id.as_str(),
         format!(
-            "no resource at {}; the API document is served at {}",
+            "no resource at {}; the API is described at {}",
             request.path(),
             crate::openapi::DOCUMENT_PATH
         ),
     );
     error.error_response()
+}
+
+/// Status of `/healthz` and `/readyz`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HealthStatus {
+    /// `alive`, `ready` or `not_ready`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// Why the service is not ready, in English; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "the database did not answer a ping within 1 s")]
+    pub detail: Option<String>,
+}
+
+/// Returns 200 while the process serves requests (liveness).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "Healthz",
+    tag = "health",
+    responses((status = 200, description = "The process is alive", body = HealthStatus)),
+)]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(HealthStatus {
+        status: "alive",
+        detail: None,
+    })
+}
+
+/// Longest wait of `/readyz` for a database ping.
+const READINESS_PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Returns 200 when the database is prepared and answers a ping within 1 s
+/// (readiness), 503 otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "Readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The database is prepared and answered a ping", body = HealthStatus),
+        (status = 503, description = "The database is not prepared yet or did not answer", body = HealthStatus,
+            example = json!({"status": "not_ready", "detail": "the database did not answer a ping within 1 s"})),
+    ),
+)]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let not_ready = |detail: String| {
+        HttpResponse::ServiceUnavailable().json(HealthStatus {
+            status: "not_ready",
+            detail: Some(detail),
+        })
+    };
+    if !state.health.is_prepared() {
+        return not_ready("the database is not prepared yet; see the log for the retries".into());
+    }
+    let pool = state.images.pool().clone();
+    let timeout = READINESS_PING_TIMEOUT;
+    match web::block(move || db::health::ping(&pool, timeout)).await {
+        Ok(Ok(())) => {
+            state.health.record_success();
+            HttpResponse::Ok().json(HealthStatus {
+                status: "ready",
+                detail: None,
+            })
+        }
+        _ => {
+            state.health.record_failure();
+            not_ready(format!(
+                "the database did not answer a ping within {} s",
+                timeout.as_secs()
+            ))
+        }
+    }
 }
 
 /// Serves the metrics in the Prometheus text format.

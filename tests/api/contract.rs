@@ -3,7 +3,9 @@
 use std::time::{Duration, Instant};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TOKEN, TestDatabase, error_body, spawn_app, start, test_settings};
+use crate::helpers::{
+    Backend, TOKEN, TestDatabase, error_body, spawn_app, start_unready, test_settings,
+};
 
 const REFERENCE_BODY: &str = r#"{"id":1,"name":"CentOS-7.9-x64","os_type":"linux","os_name":"CentOS","description":"CentOS 7.9 64位基础镜像","source_path":"/path/to/image/file.iso","created_at":"2024-03-20T10:30:00Z","updated_at":"2024-03-20T10:30:00Z"}"#;
 
@@ -220,7 +222,7 @@ async fn unreachable_database_internal_error(backend: Backend) {
     settings.database.run_migrations = false;
     settings.pool.min_idle = 0;
     settings.pool.checkout_timeout_ms = 500;
-    let app = start(settings, TestDatabase::create(Backend::Sqlite)).await;
+    let app = start_unready(settings, TestDatabase::create(Backend::Sqlite)).await;
 
     let started = Instant::now();
     let response = app.get_image("1").await;

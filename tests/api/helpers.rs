@@ -231,8 +231,16 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     start(settings, database).await
 }
 
-/// Starts the service with `settings` as they are.
+/// Starts the service with `settings` as they are and waits until it
+/// reports ready, that is, until its migrations have run.
 pub async fn start(settings: Settings, database: TestDatabase) -> TestApp {
+    let app = start_unready(settings, database).await;
+    app.wait_until_ready(Duration::from_secs(20)).await;
+    app
+}
+
+/// Starts the service without waiting for the database.
+pub async fn start_unready(settings: Settings, database: TestDatabase) -> TestApp {
     let application = Application::build(settings)
         .await
         .expect("the service starts");
@@ -251,6 +259,22 @@ pub async fn start(settings: Settings, database: TestDatabase) -> TestApp {
 }
 
 impl TestApp {
+    /// Polls `/readyz` until it answers 200; panics after `limit`.
+    pub async fn wait_until_ready(&self, limit: Duration) {
+        let started = std::time::Instant::now();
+        loop {
+            let status = self.get_anonymous("/readyz").await.status();
+            if status == 200 {
+                return;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the service was not ready within {limit:?} (last status {status})"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// GET `path` with the test token.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client

@@ -8,6 +8,8 @@ mod cache;
 mod conditional;
 mod contract;
 mod data;
+mod faults;
+mod mariadb;
 mod metrics;
 mod openapi;
 mod startup;
