@@ -44,6 +44,11 @@ async fn reference_record_served(backend: Backend) {
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(headers["cache-control"], "private, no-cache");
     assert!(!headers["x-request-id"].is_empty());
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(
+        !headers.contains_key("server"),
+        "the server does not name itself"
+    );
     assert_eq!(response.text().await.unwrap(), REFERENCE_BODY);
 }
 

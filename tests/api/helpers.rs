@@ -12,8 +12,51 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::{MysqlConnection, SqliteConnection};
 
-/// The token every test service accepts.
-pub const TOKEN: &str = "test-token-7f3a";
+/// The token every test service accepts. It appears nowhere else, so the
+/// log guard can look for it.
+pub const TOKEN: &str = "test-token-7f3a-unique-5d1c";
+
+/// Prefix of the source paths of the rows that tests insert.
+pub const SECRET_PATH: &str = "/secret/images/";
+
+/// Log records that contained the token or a source path.
+static LEAKS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// A logger for the whole test process that records every log line, of
+/// every crate and level, that contains the token or a source path.
+struct LeakGuard;
+
+impl log::Log for LeakGuard {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record) {
+        let line = format!("{} {}: {}", record.level(), record.target(), record.args());
+        let leaked = line.contains(TOKEN)
+            || line.contains(SECRET_PATH)
+            || line.contains("/path/to/image/file.iso");
+        if leaked {
+            LEAKS.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn install_leak_guard() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        log::set_logger(&LeakGuard).expect("no other logger is installed in the tests");
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+/// Panics when any log line so far contained the token or a source path.
+pub fn assert_no_leaks() {
+    let leaks = LEAKS.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(leaks.is_empty(), "secrets in the log: {leaks:#?}");
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -144,7 +187,7 @@ impl TestDatabase {
         self.execute(&format!(
             "{}INSERT INTO images (id, name, os_type, os_name, description, source_path, \
              created_at, updated_at) VALUES ({id}, '{name}', 'linux', 'TestOS', '{description}', \
-             '/secret/images/{name}.iso', '{utc}', '{utc}')",
+             '{SECRET_PATH}{name}.iso', '{utc}', '{utc}')",
             self.utc_session()
         ));
     }
@@ -199,6 +242,9 @@ pub struct TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert_no_leaks();
+        }
         // Stops the workers without waiting, so each test frees its threads.
         let handle = self.handle.clone();
         actix_web::rt::spawn(async move { handle.stop(false).await });
@@ -241,6 +287,7 @@ pub async fn start(settings: Settings, database: TestDatabase) -> TestApp {
 
 /// Starts the service without waiting for the database.
 pub async fn start_unready(settings: Settings, database: TestDatabase) -> TestApp {
+    install_leak_guard();
     let application = Application::build(settings)
         .await
         .expect("the service starts");

@@ -12,4 +12,5 @@ mod faults;
 mod mariadb;
 mod metrics;
 mod openapi;
+mod shutdown;
 mod startup;
