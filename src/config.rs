@@ -31,6 +31,14 @@ pub struct ServerSettings {
     pub access_log: bool,
     pub max_age_s: u64,
     pub shutdown_timeout_s: u64,
+    pub client_request_timeout_ms: u64,
+    pub client_disconnect_timeout_ms: u64,
+    pub keep_alive_s: u64,
+    pub max_connections: usize,
+    pub max_connection_rate: usize,
+    pub backlog: u32,
+    pub tls_cert_path: PathBuf,
+    pub tls_key_path: PathBuf,
 }
 
 #[derive(Clone, Deserialize)]

@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod openapi;
 pub mod record;
 pub mod startup;
+pub mod tls;

@@ -1,7 +1,6 @@
 //! Builds the service from its settings: database, cache, authentication
 //! and the HTTP server. `main` and the tests share this code.
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +19,7 @@ use crate::http::request_id::assign_request_id;
 use crate::http::routes::{self, AppState};
 use crate::metrics::{Metrics, record_metrics};
 use crate::openapi::{ApiDoc, DOCUMENT_PATH, SWAGGER_UI_PATH};
+use crate::tls;
 
 /// Access log line: client address, request line, status, body bytes,
 /// duration and request id. Headers are left out, so tokens never appear.
@@ -87,12 +87,9 @@ impl Application {
         });
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(&address)
-            .with_context(|| format!("failed to listen on {address}"))?;
-        let local_address = listener.local_addr()?;
         let access_log = settings.server.access_log;
-
-        let mut server = HttpServer::new(move || {
+        let server_settings = &settings.server;
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(record_metrics))
@@ -103,13 +100,31 @@ impl Application {
                 ))
                 .configure(configure_routes)
         })
-        .shutdown_timeout(settings.server.shutdown_timeout_s)
-        .listen(listener)?;
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
+        .workers(worker_count(server_settings.workers))
+        .backlog(server_settings.backlog)
+        .shutdown_timeout(server_settings.shutdown_timeout_s)
+        .client_request_timeout(Duration::from_millis(
+            server_settings.client_request_timeout_ms,
+        ))
+        .client_disconnect_timeout(Duration::from_millis(
+            server_settings.client_disconnect_timeout_ms,
+        ))
+        .keep_alive(keep_alive(server_settings.keep_alive_s))
+        .max_connections(server_settings.max_connections)
+        .max_connection_rate(server_settings.max_connection_rate);
+
+        let (server, scheme) = match tls::server_config(server_settings)? {
+            Some(tls_config) => (server.bind_rustls_0_23(&address, tls_config), "https"),
+            None => (server.bind(&address), "http"),
+        };
+        let server = server.with_context(|| format!("failed to listen on {address}"))?;
+        let local_address = *server
+            .addrs()
+            .first()
+            .context("the server is bound to no address")?;
         log::info!(
-            "listening on http://{local_address}; API document at {DOCUMENT_PATH}, Swagger UI at {SWAGGER_UI_PATH}"
+            "listening on {scheme}://{local_address}; API document at {DOCUMENT_PATH}, \
+             Swagger UI at {SWAGGER_UI_PATH}"
         );
 
         Ok(Self {
@@ -138,6 +153,22 @@ impl Application {
         let _ = self.monitor.await;
         log::info!("database monitor stopped");
         result
+    }
+}
+
+/// Worker threads: the setting, or one per CPU core when it is 0.
+fn worker_count(setting: usize) -> usize {
+    if setting > 0 {
+        return setting;
+    }
+    std::thread::available_parallelism().map_or(1, |cores| cores.get())
+}
+
+fn keep_alive(seconds: u64) -> actix_web::http::KeepAlive {
+    if seconds == 0 {
+        actix_web::http::KeepAlive::Disabled
+    } else {
+        actix_web::http::KeepAlive::Timeout(Duration::from_secs(seconds))
     }
 }
 

@@ -313,3 +313,81 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         ))
         .body(state.metrics.render())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::ImageRow;
+    use actix_web::test::TestRequest;
+    use proptest::prelude::*;
+
+    fn image() -> CachedImage {
+        let timestamp =
+            chrono::NaiveDateTime::parse_from_str("2024-03-20 10:30:00", "%Y-%m-%d %H:%M:%S")
+                .unwrap();
+        CachedImage::from_row(ImageRow {
+            id: 1,
+            name: "n".into(),
+            os_type: "linux".into(),
+            os_name: "o".into(),
+            description: "d".into(),
+            source_path: "/p".into(),
+            created_at: timestamp,
+            updated_at: timestamp,
+        })
+    }
+
+    fn not_modified_for(if_none_match: &str) -> bool {
+        let request = TestRequest::default()
+            .insert_header((header::IF_NONE_MATCH, if_none_match))
+            .to_http_request();
+        is_not_modified(&request, &image())
+    }
+
+    /// An entity tag as a client may send it: strong or weak, with opaque
+    /// characters other than '"' and ','.
+    fn entity_tag() -> impl Strategy<Value = String> {
+        ("[!#-+\\--~]{0,12}", any::<bool>())
+            .prop_map(|(opaque, weak)| format!("{}\"{opaque}\"", if weak { "W/" } else { "" }))
+    }
+
+    proptest! {
+        #[test]
+        fn list_with_current_tag_matches(
+            before in prop::collection::vec(entity_tag(), 0..4),
+            after in prop::collection::vec(entity_tag(), 0..4),
+            weak in any::<bool>(),
+            spaces in " {0,2}",
+        ) {
+            let current = image().etag.to_string();
+            let current = if weak { format!("W/{current}") } else { current };
+            let mut tags = before;
+            tags.push(current);
+            tags.extend(after);
+            let header = tags.join(&format!(",{spaces}"));
+            prop_assert!(not_modified_for(&header), "{}", header);
+        }
+
+        #[test]
+        fn list_without_current_tag_differs(
+            tags in prop::collection::vec(entity_tag(), 1..6),
+        ) {
+            let opaque = image().etag.tag().to_owned();
+            prop_assume!(tags.iter().all(|tag| !tag.contains(&opaque)));
+            let header = tags.join(", ");
+            prop_assert!(!not_modified_for(&header), "{}", header);
+        }
+    }
+
+    #[test]
+    fn star_matches_any_image() {
+        assert!(not_modified_for("*"));
+    }
+
+    #[test]
+    fn invalid_header_ignored() {
+        for header in ["", "garbage", "\"unterminated", "W/", ","] {
+            assert!(!not_modified_for(header), "{header:?}");
+        }
+    }
+}

@@ -44,12 +44,24 @@ impl log::Log for LeakGuard {
     fn flush(&self) {}
 }
 
-fn install_leak_guard() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
+/// Installs the log guard and the TLS provider that reqwest needs, once per
+/// test process.
+fn prepare_process() {
+    static PREPARE: Once = Once::new();
+    PREPARE.call_once(|| {
         log::set_logger(&LeakGuard).expect("no other logger is installed in the tests");
         log::set_max_level(log::LevelFilter::Trace);
+        let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// An HTTP client with a 30 s timeout.
+pub fn http_client() -> reqwest::Client {
+    prepare_process();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("the HTTP client builds")
 }
 
 /// Panics when any log line so far contained the token or a source path.
@@ -287,7 +299,7 @@ pub async fn start(settings: Settings, database: TestDatabase) -> TestApp {
 
 /// Starts the service without waiting for the database.
 pub async fn start_unready(settings: Settings, database: TestDatabase) -> TestApp {
-    install_leak_guard();
+    prepare_process();
     let application = Application::build(settings)
         .await
         .expect("the service starts");
@@ -296,10 +308,7 @@ pub async fn start_unready(settings: Settings, database: TestDatabase) -> TestAp
     actix_web::rt::spawn(application.run_until_stopped());
     TestApp {
         address,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("the HTTP client builds"),
+        client: http_client(),
         database,
         handle,
     }

@@ -3,6 +3,7 @@
 //! once on SQLite and once on MariaDB.
 
 mod helpers;
+mod hostile;
 
 mod cache;
 mod conditional;
@@ -14,3 +15,4 @@ mod metrics;
 mod openapi;
 mod shutdown;
 mod startup;
+mod tls;

@@ -37,7 +37,7 @@ async fn sigterm_finishes_requests_in_flight() {
         .spawn()
         .expect("the service binary starts");
     let address = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
 
     let started = Instant::now();
     while client
@@ -79,7 +79,7 @@ async fn sigterm_finishes_requests_in_flight() {
     assert!(status.success());
     actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
 
-    let refused = reqwest::Client::new()
+    let refused = crate::helpers::http_client()
         .get(format!("{address}/healthz"))
         .timeout(Duration::from_secs(2))
         .send()

@@ -8,7 +8,7 @@ use crate::helpers::{Backend, TestDatabase, mariadb_available, start, test_setti
 const REFERENCE_BODY: &str = r#"{"id":1,"name":"CentOS-7.9-x64","os_type":"linux","os_name":"CentOS","description":"CentOS 7.9 64位基础镜像","source_path":"/path/to/image/file.iso","created_at":"2024-03-20T10:30:00Z","updated_at":"2024-03-20T10:30:00Z"}"#;
 
 async fn get_with_token(address: &str, path: &str, token: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    crate::helpers::http_client()
         .get(format!("{address}{path}"))
         .bearer_auth(token)
         .send()
