@@ -84,6 +84,8 @@ pub enum LookupError {
     Database(#[from] DbError),
     #[error("the blocking thread pool is unavailable")]
     Blocking,
+    #[error("the database is not prepared yet")]
+    NotReady,
     /// "Not found" while `missing_ttl_s` is 0: returned as an error only so
     /// that moka shares it with the waiters without storing it.
     #[error("no image has this id")]
@@ -199,6 +201,11 @@ impl ImageStore {
     /// time to live is read again, but while the database fails it is
     /// served as it is, for up to `max_stale_s`.
     pub async fn get(&self, id: ImageId) -> Result<Lookup, Arc<LookupError>> {
+        // Until the migrations ran and the change detector started, nothing
+        // may be cached, or a change made meanwhile would go unseen.
+        if !self.health.is_prepared() {
+            return Err(Arc::new(LookupError::NotReady));
+        }
         let Some(cache) = &self.cache else {
             self.metrics.cache_misses.inc();
             return self.load(id).await.map_err(Arc::new);
@@ -300,6 +307,21 @@ impl ImageStore {
                 self.metrics.cache_stale_hits.inc();
                 Ok(stale.lookup)
             }
+        }
+    }
+
+    /// Removes the entry of `id`, found or missing, so that the next request
+    /// reads the row again.
+    pub async fn invalidate(&self, id: i64) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(&id).await;
+        }
+    }
+
+    /// Removes every entry.
+    pub fn invalidate_all(&self) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate_all();
         }
     }
 

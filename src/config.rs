@@ -20,6 +20,7 @@ pub struct Settings {
     pub pool: PoolSettings,
     pub cache: CacheSettings,
     pub auth: AuthSettings,
+    pub changes: ChangeSettings,
     pub log: LogSettings,
 }
 
@@ -82,6 +83,14 @@ pub struct CacheSettings {
 pub struct AuthSettings {
     pub token_sha256: Vec<String>,
     pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChangeSettings {
+    pub enabled: bool,
+    pub poll_interval_ms: u64,
+    pub gap_timeout_s: u64,
+    pub retention_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +178,12 @@ impl Settings {
             return invalid(format!(
                 "pool.min_idle ({}) must not exceed pool.max_size ({})",
                 self.pool.min_idle, self.pool.max_size
+            ));
+        }
+        if self.changes.enabled && self.changes.poll_interval_ms < 10 {
+            return invalid(format!(
+                "changes.poll_interval_ms must be at least 10, got {}",
+                self.changes.poll_interval_ms
             ));
         }
         if !(1..=30_000).contains(&self.pool.checkout_timeout_ms) {

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod freshness;
 pub mod http;
 pub mod log_limit;
 pub mod metrics;

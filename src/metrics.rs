@@ -43,6 +43,13 @@ pub struct Metrics {
     pub db_queries_failed: IntCounter,
     db_query_duration: Histogram,
     pool_connections: IntGaugeVec,
+    pub change_polls_ok: IntCounter,
+    pub change_polls_failed: IntCounter,
+    pub change_queries: IntCounter,
+    pub change_invalidations: IntCounter,
+    /// Unix time in seconds of the last successful poll; 0 before the first.
+    pub change_last_success: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    change_lag: IntGauge,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
@@ -145,7 +152,41 @@ impl Metrics {
             .expect("the metric name and labels are valid"),
         );
 
+        let change_polls = counter_vec(
+            &registry,
+            "aries_change_polls_total",
+            "Polls of the change log, by result: ok or error.",
+            &["result"],
+        );
+        let change_queries = register(
+            &registry,
+            IntCounter::new(
+                "aries_change_queries_total",
+                "Queries that change detection sent to the database.",
+            )
+            .expect("the metric name is valid"),
+        );
+        let change_invalidations = register(
+            &registry,
+            IntCounter::new(
+                "aries_change_invalidations_total",
+                "Cache entries removed because the change log named their id.",
+            )
+            .expect("the metric name is valid"),
+        );
+        let change_lag = gauge(
+            &registry,
+            "aries_change_lag_seconds",
+            "Seconds since the last successful poll of the change log; -1 before the first.",
+        );
+
         Self {
+            change_polls_ok: change_polls.with_label_values(&["ok"]),
+            change_polls_failed: change_polls.with_label_values(&["error"]),
+            change_queries,
+            change_invalidations,
+            change_last_success: Default::default(),
+            change_lag,
             cache_hits: cache_lookups.with_label_values(&["hit"]),
             cache_missing_hits: cache_lookups.with_label_values(&["missing_hit"]),
             cache_stale_hits: cache_lookups.with_label_values(&["stale"]),
@@ -203,6 +244,13 @@ impl Metrics {
 
     /// Renders every metric in the Prometheus text format.
     pub fn render(&self) -> String {
+        let last = self
+            .change_last_success
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs() as i64);
+        self.change_lag.set(if last == 0 { -1 } else { now - last });
         let mut buffer = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buffer)

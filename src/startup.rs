@@ -14,6 +14,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::cache::{ENTRY_OVERHEAD_BYTES, ImageStore};
 use crate::config::{DatabaseLocation, Settings};
 use crate::db::{self, DatabaseHealth, DbPool};
+use crate::freshness::{ChangeDetector, Cursor};
 use crate::http::auth::{self, Authenticator};
 use crate::http::request_id::assign_request_id;
 use crate::http::routes::{self, AppState};
@@ -53,24 +54,20 @@ impl Application {
         }
         let pool = db::build_pool(location.clone(), &settings.pool);
         let health = Arc::new(DatabaseHealth::new());
-        if settings.database.exit_if_unavailable {
-            prepare_database(&pool, &settings, &location).await?;
-            health.set_prepared();
-        }
-        let (stop_monitor, stop_signal) = tokio::sync::watch::channel(false);
-        let monitor = actix_web::rt::spawn(monitor_database(
-            pool.clone(),
-            settings.clone(),
-            location.clone(),
-            health.clone(),
-            stop_signal,
-        ));
+        let prepared = if settings.database.exit_if_unavailable {
+            Some(prepare_database(&pool, &settings, &location).await?)
+        } else {
+            None
+        };
 
         log::info!(
-            "cache: at most {} bytes (bodies plus an estimated {} bytes per entry), time to live {} s{}",
+            "cache: at most {} bytes (bodies plus an estimated {} bytes per entry), \
+             time to live {} s, for \"not found\" {} s, served stale up to {} s more{}",
             settings.cache.max_bytes,
             ENTRY_OVERHEAD_BYTES,
             settings.cache.ttl_s,
+            settings.cache.missing_ttl_s,
+            settings.cache.max_stale_s,
             if settings.cache.ttl_s == 0 {
                 " (cache disabled)"
             } else {
@@ -78,13 +75,30 @@ impl Application {
             }
         );
         let metrics = Metrics::new();
+        let images = ImageStore::new(
+            &settings.cache,
+            pool.clone(),
+            health.clone(),
+            metrics.clone(),
+        );
         let state = web::Data::new(AppState {
             authenticator,
-            images: ImageStore::new(&settings.cache, pool, health.clone(), metrics.clone()),
-            health,
-            metrics,
+            images: images.clone(),
+            health: health.clone(),
+            metrics: metrics.clone(),
             cache_control: AppState::cache_control_for(settings.server.max_age_s),
         });
+
+        let (stop_monitor, stop_signal) = tokio::sync::watch::channel(false);
+        let context = MonitorContext {
+            pool,
+            settings: settings.clone(),
+            location: location.clone(),
+            health,
+            images,
+            metrics,
+        };
+        let monitor = actix_web::rt::spawn(monitor_database(context, prepared, stop_signal));
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let access_log = settings.server.access_log;
@@ -257,41 +271,57 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 const PING_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Background task: prepares the database, retrying with exponential
-/// backoff while it is unreachable, then pings it while it is marked
-/// unavailable so that recovery is noticed without a request.
+/// backoff while it is unreachable, starts change detection, then pings the
+/// database while it is marked unavailable so that recovery is noticed
+/// without a request.
 async fn monitor_database(
-    pool: DbPool,
-    settings: Settings,
-    location: DatabaseLocation,
-    health: Arc<DatabaseHealth>,
+    context: MonitorContext,
+    prepared: Option<Option<Cursor>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut delay = Duration::from_secs(1);
-    while !health.is_prepared() {
-        match prepare_database(&pool, &settings, &location).await {
-            Ok(()) => {
-                health.set_prepared();
-                log::info!("database: ready");
-            }
-            Err(error) => {
-                log::warn!(
-                    "database: preparing failed: {error:#}; retrying in {} s",
-                    delay.as_secs()
-                );
-                tokio::select! {
-                    _ = actix_web::rt::time::sleep(delay) => {}
-                    _ = stop.changed() => return,
+    let MonitorContext {
+        pool,
+        settings,
+        location,
+        health,
+        images,
+        metrics,
+    } = context;
+
+    let cursor = match prepared {
+        Some(cursor) => cursor,
+        None => {
+            let mut delay = Duration::from_secs(1);
+            loop {
+                match prepare_database(&pool, &settings, &location).await {
+                    Ok(cursor) => break cursor,
+                    Err(error) => {
+                        log::warn!(
+                            "database: preparing failed: {error:#}; retrying in {} s",
+                            delay.as_secs()
+                        );
+                        tokio::select! {
+                            _ = actix_web::rt::time::sleep(delay) => {}
+                            _ = stop.changed() => return,
+                        }
+                        delay = (delay * 2).min(MAX_RETRY_DELAY);
+                    }
                 }
-                delay = (delay * 2).min(MAX_RETRY_DELAY);
             }
         }
-    }
+    };
+    let detector = cursor.map(|cursor| {
+        let detector = ChangeDetector::new(pool.clone(), images, settings.changes.clone(), metrics);
+        actix_web::rt::spawn(detector.run(cursor, stop.clone()))
+    });
+    health.set_prepared();
+    log::info!("database: ready");
 
     let ping_timeout = settings.checkout_timeout().min(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = actix_web::rt::time::sleep(PING_INTERVAL) => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
         }
         if health.is_available() {
             continue;
@@ -302,22 +332,34 @@ async fn monitor_database(
             health.record_success();
         }
     }
+    if let Some(detector) = detector {
+        let _ = detector.await;
+        log::info!("change detection stopped");
+    }
 }
 
-/// Applies the migrations and loads the sample images, as configured.
+/// What the database monitor works with.
+struct MonitorContext {
+    pool: DbPool,
+    settings: Settings,
+    location: DatabaseLocation,
+    health: Arc<DatabaseHealth>,
+    images: ImageStore,
+    metrics: Metrics,
+}
+
+/// Applies the migrations and loads the sample images, as configured, and
+/// reads the start of the change log when change detection is on.
 async fn prepare_database(
     pool: &DbPool,
     settings: &Settings,
     location: &DatabaseLocation,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Cursor>> {
     let pool = pool.clone();
     let run_migrations = settings.database.run_migrations;
     let load_samples = matches!(location, DatabaseLocation::Embedded(_));
-    if !run_migrations && !load_samples {
-        log::info!("migrations: not run (database.run_migrations = false)");
-        return Ok(());
-    }
-    let (applied, samples) = web::block(move || -> anyhow::Result<(Option<Vec<String>>, usize)> {
+    let detect_changes = settings.changes.enabled;
+    let (applied, samples, cursor) = web::block(move || -> anyhow::Result<_> {
         let mut connection = pool
             .get()
             .context("failed to connect to the database to prepare it")?;
@@ -331,7 +373,14 @@ async fn prepare_database(
         } else {
             0
         };
-        Ok((applied, samples))
+        let cursor = if detect_changes {
+            let cursor = Cursor::start(&mut connection)
+                .context("failed to read the change log (table image_changes)")?;
+            Some(cursor)
+        } else {
+            None
+        };
+        Ok((applied, samples, cursor))
     })
     .await??;
 
@@ -343,7 +392,7 @@ async fn prepare_database(
     if load_samples {
         log::info!("sample images: {samples} inserted (only into an empty embedded database)");
     }
-    Ok(())
+    Ok(cursor)
 }
 
 /// Names the database without the password that a MySQL URL may contain.

@@ -42,6 +42,7 @@ for _ in $(seq 1 100); do
 done
 
 echo "Running schemathesis for ${seconds} s against 127.0.0.1:$port"
+cd "$work"
 "$venv/bin/schemathesis" run "$root/openapi/openapi.json" \
     --url "http://127.0.0.1:$port" \
     --header 'Authorization: Bearer aries-dev-token' \

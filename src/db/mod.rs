@@ -4,6 +4,7 @@
 //! diesel is synchronous, so every function here blocks; async callers run
 //! them on actix's blocking thread pool with `web::block`.
 
+pub mod changes;
 mod connection;
 pub mod health;
 mod models;

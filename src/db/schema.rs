@@ -13,3 +13,11 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    image_changes (seq) {
+        seq -> BigInt,
+        image_id -> BigInt,
+        changed_at -> Timestamp,
+    }
+}

@@ -38,7 +38,12 @@ async fn health_endpoints_answer(backend: Backend) {
 
 /// Query errors, not only outages, let cached images be served stale.
 async fn stale_served_on_query_errors(backend: Backend) {
-    let app = spawn_app_with(backend, |settings| settings.cache.ttl_s = 1).await;
+    // Without change detection, which would remove the entry on the insert.
+    let app = spawn_app_with(backend, |settings| {
+        settings.cache.ttl_s = 1;
+        settings.changes.enabled = false;
+    })
+    .await;
     app.database
         .insert_image(1, "one", "image one", "2024-01-01 00:00:00");
     assert_eq!(app.get_image("1").await.status(), 200);
@@ -142,7 +147,7 @@ async fn start_waits_for_database() {
         return;
     }
     let mut server = MariadbServer::install();
-    let mut settings = test_settings(&format!("mysql://root@127.0.0.1:{}/mysql", server.port));
+    let mut settings = test_settings(&format!("mysql://root@127.0.0.1:{}/aries", server.port));
     settings.pool.checkout_timeout_ms = 500;
     let app = start_unready(settings, TestDatabase::create(Backend::Sqlite)).await;
 
@@ -154,7 +159,8 @@ async fn start_waits_for_database() {
     assert_eq!(app.get_image("1").await.status(), 500);
 
     server.start();
-    app.wait_until_ready(Duration::from_secs(20)).await;
+    server.create_database();
+    app.wait_until_ready(Duration::from_secs(30)).await;
 
     // The migrations ran: the table exists and is empty.
     assert_eq!(app.get_image("1").await.status(), 404);

@@ -170,6 +170,15 @@ impl TestDatabase {
         }
     }
 
+    /// A writer for a database that the test manages itself.
+    pub fn external(backend: Backend, url: String) -> Self {
+        Self {
+            backend,
+            url,
+            _directory: tempfile::tempdir().expect("a temporary directory can be created"),
+        }
+    }
+
     /// Runs SQL on a new connection of its own, as another service would.
     /// MySQL sessions start at the server's time zone (+05:30 under
     /// `make test`), not at the +00:00 that the service's sessions use.
@@ -344,6 +353,11 @@ impl TestApp {
     /// GET the image route with a raw, already percent-encoded id.
     pub async fn get_image(&self, raw_id: &str) -> reqwest::Response {
         self.get(&format!("/aries/api/v1/image/{raw_id}")).await
+    }
+
+    /// Like [`TestApp::get_image`], for futures that outlive the id string.
+    pub async fn get_image_owned(&self, raw_id: String) -> reqwest::Response {
+        self.get_image(&raw_id).await
     }
 
     /// GET `path` without credentials.

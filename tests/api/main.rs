@@ -10,6 +10,7 @@ mod conditional;
 mod contract;
 mod data;
 mod faults;
+mod freshness;
 mod mariadb;
 mod metrics;
 mod openapi;

@@ -64,14 +64,19 @@ impl MariadbServer {
     pub fn start_new() -> Self {
         let mut server = Self::install();
         server.start();
-        let mut connection = MysqlConnection::establish(&server.root_url())
-            .expect("the new server accepts connections");
+        server.create_database();
+        server
+    }
+
+    /// Creates the `aries` database on the running server.
+    pub fn create_database(&self) {
+        let mut connection =
+            MysqlConnection::establish(&self.root_url()).expect("the server accepts connections");
         diesel::connection::SimpleConnection::batch_execute(
             &mut connection,
             "CREATE DATABASE aries CHARACTER SET utf8mb4",
         )
         .expect("the database can be created");
-        server
     }
 
     fn root_url(&self) -> String {
