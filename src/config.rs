@@ -67,6 +67,7 @@ pub struct PoolSettings {
     pub max_size: u32,
     pub min_idle: u32,
     pub checkout_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
     pub idle_timeout_s: u64,
     pub max_lifetime_s: u64,
 }

@@ -30,11 +30,36 @@ const SQLITE_SESSION: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = 
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     location: DatabaseLocation,
+    statement_timeout: Duration,
 }
 
 impl ConnectionManager {
-    pub fn new(location: DatabaseLocation) -> Self {
-        Self { location }
+    pub fn new(location: DatabaseLocation, statement_timeout: Duration) -> Self {
+        Self {
+            location,
+            statement_timeout,
+        }
+    }
+
+    /// Limits the run time of each statement of a MySQL session, so that a
+    /// query blocked by a lock gives its connection back. MariaDB calls the
+    /// variable max_statement_time (seconds) and MySQL max_execution_time
+    /// (milliseconds, SELECT only); each server rejects the other's name.
+    fn limit_statement_time(&self, connection: &mut MysqlConnection) {
+        if self.statement_timeout.is_zero() {
+            return;
+        }
+        let seconds = self.statement_timeout.as_secs_f64();
+        let milliseconds = self.statement_timeout.as_millis();
+        let mariadb =
+            connection.batch_execute(&format!("SET SESSION max_statement_time = {seconds}"));
+        if mariadb.is_err() {
+            let mysql = connection
+                .batch_execute(&format!("SET SESSION max_execution_time = {milliseconds}"));
+            if let Err(error) = mysql {
+                log::warn!("database: the statement timeout could not be set: {error}");
+            }
+        }
     }
 }
 
@@ -45,9 +70,12 @@ impl r2d2::ManageConnection for ConnectionManager {
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         let url = self.location.connection_url();
         match &self.location {
-            DatabaseLocation::Mysql(_) => MysqlConnection::establish(url)
-                .map(DbConnection::Mysql)
-                .map_err(diesel::r2d2::Error::ConnectionError),
+            DatabaseLocation::Mysql(_) => {
+                let mut connection = MysqlConnection::establish(url)
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                self.limit_statement_time(&mut connection);
+                Ok(DbConnection::Mysql(connection))
+            }
             DatabaseLocation::Embedded(_) | DatabaseLocation::Sqlite(_) => {
                 let mut connection = SqliteConnection::establish(url)
                     .map_err(diesel::r2d2::Error::ConnectionError)?;

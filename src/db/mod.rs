@@ -43,6 +43,7 @@ pub enum DbError {
 /// start while the database is down; connections open in the background and
 /// on first use.
 pub fn build_pool(location: DatabaseLocation, settings: &PoolSettings) -> DbPool {
+    let statement_timeout = Duration::from_millis(settings.statement_timeout_ms);
     r2d2::Pool::builder()
         .max_size(settings.max_size)
         .min_idle(Some(settings.min_idle))
@@ -53,7 +54,7 @@ pub fn build_pool(location: DatabaseLocation, settings: &PoolSettings) -> DbPool
         .error_handler(Box::new(connection::ErrorLogger::new(Duration::from_secs(
             10,
         ))))
-        .build_unchecked(ConnectionManager::new(location))
+        .build_unchecked(ConnectionManager::new(location, statement_timeout))
 }
 
 /// Applies the pending migrations of the connection's backend and returns

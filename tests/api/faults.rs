@@ -225,3 +225,28 @@ async fn exhausted_pool_fails_fast() {
     assert!(successes <= 2, "results: {results:?}");
     assert_eq!(app.get_image("8").await.status(), 200);
 }
+
+/// A query blocked by a lock gives up after the statement timeout, so the
+/// request fails with 500 and the connection returns to the pool.
+#[actix_web::test]
+async fn locked_query_times_out() {
+    if !mariadb_available() {
+        return;
+    }
+    let app = spawn_app_with(Backend::Mariadb, |settings| {
+        settings.pool.statement_timeout_ms = 1000;
+    })
+    .await;
+    app.database
+        .insert_image(1, "one", "d", "2024-01-01 00:00:00");
+    let mut lock = MysqlConnection::establish(&app.database.url).unwrap();
+    lock.batch_execute("LOCK TABLES images WRITE").unwrap();
+
+    let (status, elapsed) = timed_get(&app, "1").await;
+    lock.batch_execute("UNLOCK TABLES").unwrap();
+
+    assert_eq!(status, 500);
+    assert!(elapsed >= Duration::from_millis(900), "took {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
+    assert_eq!(app.get_image("1").await.status(), 200);
+}
