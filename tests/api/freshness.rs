@@ -1,17 +1,17 @@
 //! Change detection: writes by other services reach the cache within the
 //! poll interval plus one second.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
 use crate::backend_tests;
 use crate::helpers::{
-    Backend, TOKEN, TestApp, TestDatabase, http_client, mariadb_available, spawn_app, start,
-    test_settings,
+    Backend, TOKEN, TestApp, TestDatabase, http_client, mariadb_available, service_command,
+    spawn_app, start, test_settings, wait_for_ready_address,
 };
-use crate::mariadb::{MariadbServer, free_port};
+use crate::mariadb::MariadbServer;
 
 /// The default poll interval plus one second.
 const BOUND: Duration = Duration::from_secs(2);
@@ -119,23 +119,14 @@ async fn detection_cost_constant(backend: Backend) {
 }
 
 fn spawn_service(database_url: &str) -> (Child, String) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_aries-image"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .env("ARIES__SERVER__PORT", port.to_string())
+    let (mut command, address) = service_command(database_url, "warn");
+    let child = command
         .env("ARIES__SERVER__WORKERS", "1")
-        .env("ARIES__DATABASE__URL", database_url)
-        .env(
-            "ARIES__AUTH__TOKEN_SHA256",
-            aries_image::http::auth::token_digest_hex(TOKEN),
-        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("the service binary starts");
-    (child, format!("http://127.0.0.1:{port}"))
+    (child, address)
 }
 
 async fn description_of(address: &str, id: i64) -> Option<String> {
@@ -158,20 +149,8 @@ async fn two_processes_see_changes() {
     let database = TestDatabase::create(Backend::Mariadb);
     let (mut first, first_address) = spawn_service(&database.url);
     let (mut second, second_address) = spawn_service(&database.url);
-    let started = Instant::now();
     for address in [&first_address, &second_address] {
-        while http_client()
-            .get(format!("{address}/readyz"))
-            .send()
-            .await
-            .map_or(true, |response| response.status() != 200)
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "not ready in 20 s"
-            );
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_ready_address(address, Duration::from_secs(20)).await;
     }
     database.insert_image(1, "one", "before", "2024-01-01 00:00:00");
     actix_web::rt::time::sleep(Duration::from_millis(1500)).await;

@@ -417,3 +417,43 @@ pub async fn error_body(response: reqwest::Response) -> serde_json::Value {
     assert!(body["message"].is_string(), "{body}");
     body
 }
+
+/// Returns a command that runs the service binary on `database_url` and a
+/// free loopback port, with the test token and nothing else of this
+/// process's environment but PATH, and the port's address.
+pub fn service_command(database_url: &str, rust_log: &str) -> (std::process::Command, String) {
+    let port = crate::mariadb::free_port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aries-image"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", rust_log)
+        .env("ARIES__SERVER__PORT", port.to_string())
+        .env("ARIES__DATABASE__URL", database_url)
+        .env(
+            "ARIES__AUTH__TOKEN_SHA256",
+            aries_image::http::auth::token_digest_hex(TOKEN),
+        );
+    (command, format!("http://127.0.0.1:{port}"))
+}
+
+/// Polls `address`/readyz until it answers 200; panics after `limit`.
+pub async fn wait_for_ready_address(address: &str, limit: Duration) {
+    let client = http_client();
+    let started = std::time::Instant::now();
+    loop {
+        let ready = client
+            .get(format!("{address}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|response| response.status() == 200);
+        if ready {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{address} was not ready within {limit:?}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use crate::helpers::{Backend, SECRET_PATH, TOKEN, TestDatabase, mariadb_available};
-use crate::mariadb::free_port;
+use crate::helpers::{
+    Backend, SECRET_PATH, TOKEN, TestDatabase, mariadb_available, service_command,
+    wait_for_ready_address,
+};
 
 /// SIGTERM while a request waits for a locked table: the service stops
 /// accepting connections, lets the request finish, logs each step and
@@ -19,40 +21,16 @@ async fn sigterm_finishes_requests_in_flight() {
         return;
     }
     let database = TestDatabase::create(Backend::Mariadb);
-    let port = free_port();
-    let mut service = Command::new(env!("CARGO_BIN_EXE_aries-image"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "trace")
-        .env("ARIES__SERVER__PORT", port.to_string())
+    let (mut command, address) = service_command(&database.url, "trace");
+    let mut service = command
         .env("ARIES__SERVER__WORKERS", "2")
         .env("ARIES__SERVER__SHUTDOWN_TIMEOUT_S", "20")
-        .env("ARIES__DATABASE__URL", &database.url)
-        .env(
-            "ARIES__AUTH__TOKEN_SHA256",
-            aries_image::http::auth::token_digest_hex(TOKEN),
-        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the service binary starts");
-    let address = format!("http://127.0.0.1:{port}");
     let client = crate::helpers::http_client();
-
-    let started = Instant::now();
-    while client
-        .get(format!("{address}/readyz"))
-        .send()
-        .await
-        .map(|response| response.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "not ready in 20 s"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_ready_address(&address, Duration::from_secs(20)).await;
     database.insert_image(1, "one", "image one", "2024-01-01 00:00:00");
     let cached = client
         .get(format!("{address}/aries/api/v1/image/1"))
