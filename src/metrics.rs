@@ -21,6 +21,11 @@ const DURATION_BUCKETS: &[f64] = &[
     1.0, 2.5, 5.0,
 ];
 
+/// Methods and statuses of the image route whose request counters are
+/// resolved in advance.
+const HOT_METHODS: [&str; 2] = ["GET", "HEAD"];
+const HOT_STATUSES: [u16; 6] = [200, 304, 400, 401, 404, 500];
+
 /// Metrics of one instance. Each instance has its own registry, so that
 /// several services in one process, as in the tests, count separately.
 /// Labelled children used on every request are resolved once here, so
@@ -29,7 +34,11 @@ const DURATION_BUCKETS: &[f64] = &[
 pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
+    /// Children of `http_requests` for the image route, by `HOT_METHODS`
+    /// and then `HOT_STATUSES`.
+    hot_requests: Vec<IntCounter>,
     http_duration: HistogramVec,
+    image_duration: Histogram,
     pub cache_hits: IntCounter,
     pub cache_missing_hits: IntCounter,
     pub cache_stale_hits: IntCounter,
@@ -180,7 +189,18 @@ impl Metrics {
             "Seconds since the last successful poll of the change log; -1 before the first.",
         );
 
+        let mut hot_requests = Vec::new();
+        for method in HOT_METHODS {
+            for status in HOT_STATUSES {
+                let status = status.to_string();
+                hot_requests.push(http_requests.with_label_values(&["image", method, &status]));
+            }
+        }
+        let image_duration = http_duration.with_label_values(&["image"]);
+
         Self {
+            hot_requests,
+            image_duration,
             change_polls_ok: change_polls.with_label_values(&["ok"]),
             change_polls_failed: change_polls.with_label_values(&["error"]),
             change_queries,
@@ -209,13 +229,32 @@ impl Metrics {
     /// Counts one answered request. `route` is a fixed route name, never a
     /// raw path, so that the number of series stays bounded.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let mut status_text = itoa::Buffer::new();
-        self.http_requests
-            .with_label_values(&[route, method, status_text.format(status)])
-            .inc();
-        self.http_duration
-            .with_label_values(&[route])
-            .observe(elapsed.as_secs_f64());
+        // The answers that polling clients get most often have their series
+        // resolved in advance, which saves two label lookups per request.
+        let hot = (route == "image")
+            .then(|| {
+                let method_index = HOT_METHODS.iter().position(|hot| *hot == method)?;
+                let status_index = HOT_STATUSES.iter().position(|hot| *hot == status)?;
+                Some(&self.hot_requests[method_index * HOT_STATUSES.len() + status_index])
+            })
+            .flatten();
+        match hot {
+            Some(counter) => counter.inc(),
+            None => {
+                let mut status_text = itoa::Buffer::new();
+                self.http_requests
+                    .with_label_values(&[route, method, status_text.format(status)])
+                    .inc();
+            }
+        }
+        let seconds = elapsed.as_secs_f64();
+        if route == "image" {
+            self.image_duration.observe(seconds);
+        } else {
+            self.http_duration
+                .with_label_values(&[route])
+                .observe(seconds);
+        }
     }
 
     pub fn observe_query(&self, elapsed: Duration) {
