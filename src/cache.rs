@@ -350,7 +350,15 @@ impl ImageStore {
         let outcome = web::block(move || {
             let mut connection = pool.get()?;
             let started = Instant::now();
-            let row = db::find_image(&mut connection, id.get());
+            let mut row = db::find_image(&mut connection, id.get());
+            if row.is_err() {
+                // The connection may have been closed by the server since its
+                // last ping; retry once after making the pool ping them all.
+                pool.revalidate_all();
+                drop(connection);
+                connection = pool.get()?;
+                row = db::find_image(&mut connection, id.get());
+            }
             Ok::<_, DbError>((row, started.elapsed()))
         })
         .await

@@ -167,6 +167,7 @@ impl ChangeDetector {
                 }
                 Err((previous, error)) => {
                     failed_before = true;
+                    self.pool.revalidate_all();
                     self.metrics.change_polls_failed.inc();
                     if let Some(dropped) = self.errors.admit() {
                         log::warn!(

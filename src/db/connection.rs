@@ -1,6 +1,9 @@
 //! The connection type and the r2d2 connection manager for both backends.
 
-use std::time::Duration;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -31,14 +34,50 @@ const SQLITE_SESSION: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = 
 pub struct ConnectionManager {
     location: DatabaseLocation,
     statement_timeout: Duration,
+    /// Incremented by [`ConnectionManager::revalidate_all`]; a connection
+    /// validated in an earlier epoch is pinged at its next checkout.
+    epoch: Arc<AtomicU64>,
 }
+
+/// A pooled connection, with when it was last known to work.
+pub struct ValidatedConnection {
+    connection: DbConnection,
+    validated_at: Instant,
+    validated_epoch: u64,
+}
+
+impl Deref for ValidatedConnection {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.connection
+    }
+}
+
+impl DerefMut for ValidatedConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.connection
+    }
+}
+
+/// A connection validated less than this long ago is checked out without a
+/// ping, so a busy pool costs one round trip per query, not two. A server
+/// closes idle connections after wait_timeout, at least 1 s.
+const VALIDATION_INTERVAL: Duration = Duration::from_secs(1);
 
 impl ConnectionManager {
     pub fn new(location: DatabaseLocation, statement_timeout: Duration) -> Self {
         Self {
             location,
             statement_timeout,
+            epoch: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Makes every connection ping at its next checkout, after a query
+    /// failed on a connection that may have been closed by the server.
+    pub fn revalidate_all(&self) {
+        self.epoch.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Limits the run time of each statement of a MySQL session, so that a
@@ -64,10 +103,45 @@ impl ConnectionManager {
 }
 
 impl r2d2::ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = ValidatedConnection;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
+    fn connect(&self) -> Result<ValidatedConnection, Self::Error> {
+        let validated_epoch = self.epoch.load(Ordering::Relaxed);
+        let connection = self.open()?;
+        Ok(ValidatedConnection {
+            connection,
+            validated_at: Instant::now(),
+            validated_epoch,
+        })
+    }
+
+    /// Runs on every checkout (r2d2's `test_on_check_out`) and pings a
+    /// connection not validated within `VALIDATION_INTERVAL` or since the
+    /// last `revalidate_all`, so a connection the server closed while idle,
+    /// after wait_timeout or a restart, is replaced before a request uses it.
+    fn is_valid(&self, connection: &mut ValidatedConnection) -> Result<(), Self::Error> {
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        let recent = connection.validated_at.elapsed() < VALIDATION_INTERVAL;
+        if recent && connection.validated_epoch == epoch {
+            return Ok(());
+        }
+        connection
+            .connection
+            .ping()
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        connection.validated_at = Instant::now();
+        connection.validated_epoch = epoch;
+        Ok(())
+    }
+
+    fn has_broken(&self, connection: &mut ValidatedConnection) -> bool {
+        connection.connection.is_broken()
+    }
+}
+
+impl ConnectionManager {
+    fn open(&self) -> Result<DbConnection, diesel::r2d2::Error> {
         let url = self.location.connection_url();
         match &self.location {
             DatabaseLocation::Mysql(_) => {
@@ -87,16 +161,6 @@ impl r2d2::ManageConnection for ConnectionManager {
         }
     }
 
-    /// Runs on every checkout (r2d2's `test_on_check_out`), so a connection
-    /// the server closed while idle, after wait_timeout or a restart, is
-    /// replaced before a request can use it.
-    fn is_valid(&self, connection: &mut DbConnection) -> Result<(), Self::Error> {
-        connection.ping().map_err(diesel::r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, connection: &mut DbConnection) -> bool {
-        connection.is_broken()
-    }
 }
 
 /// Logs connection failures of the pool at most once per interval, with the

@@ -24,7 +24,36 @@ pub use samples::{SAMPLE_IMAGES, insert_samples_if_empty};
 use crate::config::{DatabaseLocation, PoolSettings};
 use schema::images;
 
-pub type DbPool = r2d2::Pool<ConnectionManager>;
+/// The r2d2 pool, with a handle to ask it to revalidate its connections.
+#[derive(Clone)]
+pub struct DbPool {
+    pool: r2d2::Pool<ConnectionManager>,
+    manager: ConnectionManager,
+}
+
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+impl DbPool {
+    /// Checks out a connection, waiting up to the checkout timeout.
+    pub fn get(&self) -> Result<PooledConnection, r2d2::Error> {
+        self.pool.get()
+    }
+
+    pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection, r2d2::Error> {
+        self.pool.get_timeout(timeout)
+    }
+
+    pub fn state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    /// Makes every pooled connection ping at its next checkout; called after
+    /// a query failed, because the server may have closed connections that
+    /// were handed out without a ping.
+    pub fn revalidate_all(&self) {
+        self.manager.revalidate_all();
+    }
+}
 
 const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -44,7 +73,8 @@ pub enum DbError {
 /// on first use.
 pub fn build_pool(location: DatabaseLocation, settings: &PoolSettings) -> DbPool {
     let statement_timeout = Duration::from_millis(settings.statement_timeout_ms);
-    r2d2::Pool::builder()
+    let manager = ConnectionManager::new(location, statement_timeout);
+    let pool = r2d2::Pool::builder()
         .max_size(settings.max_size)
         .min_idle(Some(settings.min_idle))
         .connection_timeout(Duration::from_millis(settings.checkout_timeout_ms))
@@ -54,7 +84,8 @@ pub fn build_pool(location: DatabaseLocation, settings: &PoolSettings) -> DbPool
         .error_handler(Box::new(connection::ErrorLogger::new(Duration::from_secs(
             10,
         ))))
-        .build_unchecked(ConnectionManager::new(location, statement_timeout))
+        .build_unchecked(manager.clone());
+    DbPool { pool, manager }
 }
 
 /// Applies the pending migrations of the connection's backend and returns
