@@ -99,7 +99,7 @@ pub struct LogSettings {
     pub level: String,
 }
 
-/// Where the service keeps its images.
+/// Location of the image database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseLocation {
     /// The SQLite file created on first start when no database is configured.

@@ -35,7 +35,7 @@ const MAX_TRACKED_GAP: i64 = 10_000;
 /// to transactions still open then.
 const START_WINDOW: i64 = 1_000;
 
-/// Where the detector is in the change log.
+/// Position of the detector in the change log.
 #[derive(Debug, Default)]
 pub struct Cursor {
     /// Highest sequence number processed; `None` before the first read.

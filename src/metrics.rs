@@ -226,10 +226,10 @@ impl Metrics {
         }
     }
 
-    /// Counts one answered request. `route` is a fixed route name, never a
+    /// Counts one completed request. `route` is a fixed route name, never a
     /// raw path, so that the number of series stays bounded.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        // The answers that polling clients get most often have their series
+        // The responses that polling clients get most often have their series
         // resolved in advance, which saves two label lookups per request.
         let hot = (route == "image")
             .then(|| {

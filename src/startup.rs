@@ -220,8 +220,8 @@ fn configure_routes(config: &mut web::ServiceConfig) {
             SwaggerUi::new(format!("{SWAGGER_UI_PATH}{{_:.*}}"))
                 .url(DOCUMENT_PATH, ApiDoc::openapi()),
         )
-        // SwaggerUi registers its resources for GET only; these answer the
-        // other methods on the same paths.
+        // SwaggerUi registers its resources for GET only; these return 405 for
+        // the other methods on the same paths.
         .service(web::resource(DOCUMENT_PATH).default_service(web::to(routes::get_only)))
         .service(
             web::resource(format!("{SWAGGER_UI_PATH}{{_:.*}}"))
@@ -265,7 +265,7 @@ fn build_authenticator(
     )
 }
 
-/// Longest wait between two attempts to prepare the database.
+/// Maximum wait between two attempts to prepare the database.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// Interval of pings while the database is marked unavailable.
 const PING_INTERVAL: Duration = Duration::from_secs(1);
@@ -338,7 +338,7 @@ async fn monitor_database(
     }
 }
 
-/// What the database monitor works with.
+/// Inputs of the database monitor task.
 struct MonitorContext {
     pool: DbPool,
     settings: Settings,

@@ -160,7 +160,6 @@ impl ConnectionManager {
             }
         }
     }
-
 }
 
 /// Logs connection failures of the pool at most once per interval, with the

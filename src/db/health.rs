@@ -1,5 +1,5 @@
-//! What the service knows about the database: whether it is prepared
-//! (migrated) and whether it answered recently.
+//! Database state shared by queries and pings: whether the database is
+//! prepared (migrated) and whether it answered recently.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

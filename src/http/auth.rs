@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 /// Token accepted by the embedded quick start when no tokens are configured.
 pub const DEVELOPMENT_TOKEN: &str = "aries-dev-token";
 
-/// Why a request was not authenticated, in English, for the error `detail`.
+/// Reason a request was not authenticated, in English, for the error `detail`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("the Authorization header is missing; send `Authorization: Bearer <token>`")]

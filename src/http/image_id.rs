@@ -7,7 +7,7 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ImageId(i64);
 
-/// Why a path segment is not an image id, in English, for the error `detail`.
+/// Reason a path segment is not an image id, in English, for the error `detail`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageIdError {
     #[error("the image id is empty")]

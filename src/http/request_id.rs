@@ -11,7 +11,8 @@ use super::error::{ApiError, code_for_status};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Longest incoming request id that is echoed; longer ones are replaced.
+/// Maximum length of an incoming request id that is echoed; longer ones
+/// are replaced.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// The request id of the current request, stored in the request extensions

@@ -140,8 +140,8 @@ pub async fn describe_image(
         .body(image.body.clone()))
 }
 
-/// Answers like [`describe_image`] without a body: checks whether an image
-/// exists, or has changed, for the cost of the headers.
+/// Returns the response of [`describe_image`] without a body: checks
+/// whether an image exists, or has changed, for the cost of the headers.
 #[utoipa::path(
     head,
     path = "/aries/api/v1/image/{id}",
@@ -189,13 +189,13 @@ fn is_not_modified(request: &HttpRequest, image: &CachedImage) -> bool {
     }
 }
 
-/// Answers 405 on the image, health and readiness resources, which serve
+/// Returns 405 on the image, health and readiness resources, which serve
 /// GET and HEAD.
 pub async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
     method_not_allowed_response(&request, "GET, HEAD")
 }
 
-/// Answers 405 on the resources that serve only GET: the metrics and the
+/// Returns 405 on the resources that serve only GET: the metrics and the
 /// API documentation.
 pub async fn get_only(request: HttpRequest) -> HttpResponse {
     method_not_allowed_response(&request, "GET")
@@ -215,7 +215,7 @@ fn method_not_allowed_response(request: &HttpRequest, allow: &'static str) -> Ht
     error.error_response()
 }
 
-/// Answers 404 for a path that no route serves.
+/// Returns 404 for a path that no route serves.
 pub async fn unknown_route(request: HttpRequest) -> HttpResponse {
     let request_id = RequestId::of(&request);
     let error = ApiError::new(
@@ -236,7 +236,7 @@ pub struct HealthStatus {
     /// `alive`, `ready` or `not_ready`.
     #[schema(example = "ready")]
     pub status: &'static str,
-    /// Why the service is not ready, in English; absent otherwise.
+    /// Reason the service is not ready, in English; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "the database did not answer a ping within 1 s")]
     pub detail: Option<String>,
@@ -257,7 +257,7 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// Longest wait of `/readyz` for a database ping.
+/// Maximum wait of `/readyz` for a database ping.
 const READINESS_PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Returns 200 when the database is prepared and answers a ping within 1 s
