@@ -351,7 +351,7 @@ impl ImageStore {
             let mut connection = pool.get()?;
             let started = Instant::now();
             let mut row = db::find_image(&mut connection, id.get());
-            if row.is_err() {
+            if row.as_ref().is_err_and(DbError::is_database_failure) {
                 // The connection may have been closed by the server since its
                 // last ping; retry once after making the pool ping them all.
                 pool.revalidate_all();
@@ -373,10 +373,10 @@ impl ImageStore {
             }
         };
         self.metrics.observe_query(elapsed);
-        if row.is_ok() {
-            self.health.record_success();
-        } else {
-            self.health.record_failure();
+        match &row {
+            Err(error) if error.is_database_failure() => self.health.record_failure(),
+            Err(_) => {}
+            Ok(_) => self.health.record_success(),
         }
         match row {
             Ok(Some(row)) => {

@@ -312,17 +312,14 @@ pub async fn record_metrics(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let state = request.app_data::<web::Data<AppState>>().cloned();
-    let method = request.method().clone();
+    let method = crate::http::method_label(request.method());
     let response = next.call(request).await?;
     if let Some(state) = state {
         // Named resources only, so that arbitrary paths cannot create series.
         let route = response.request().match_name().unwrap_or("other");
-        state.metrics.observe_request(
-            route,
-            method.as_str(),
-            response.status().as_u16(),
-            started.elapsed(),
-        );
+        state
+            .metrics
+            .observe_request(route, method, response.status().as_u16(), started.elapsed());
     }
     Ok(response)
 }

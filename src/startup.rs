@@ -15,16 +15,19 @@ use crate::cache::{ENTRY_OVERHEAD_BYTES, ImageStore};
 use crate::config::{DatabaseLocation, Settings};
 use crate::db::{self, DatabaseHealth, DbPool};
 use crate::freshness::{ChangeDetector, Cursor};
+use crate::http::access_log_request_line;
 use crate::http::auth::{self, Authenticator};
 use crate::http::request_id::assign_request_id;
 use crate::http::routes::{self, AppState};
+use crate::log_limit::LogLimiter;
 use crate::metrics::{Metrics, record_metrics};
 use crate::openapi::{ApiDoc, DOCUMENT_PATH, SWAGGER_UI_PATH};
 use crate::tls;
 
 /// Access log line: client address, request line, status, body bytes,
 /// duration and request id. Headers are left out, so tokens never appear.
-const ACCESS_LOG_FORMAT: &str = r#"%a "%r" %s %b %Dms request_id=%{X-Request-Id}o"#;
+/// The request line comes from `access_log_request_line`.
+const ACCESS_LOG_FORMAT: &str = r#"%a "%{request}xi" %s %b %Dms request_id=%{X-Request-Id}o"#;
 
 /// A service bound to its address and ready to run.
 pub struct Application {
@@ -87,6 +90,7 @@ impl Application {
             health: health.clone(),
             metrics: metrics.clone(),
             cache_control: AppState::cache_control_for(settings.server.max_age_s),
+            error_log: LogLimiter::new(Duration::from_secs(1)),
         });
 
         let (stop_monitor, stop_signal) = tokio::sync::watch::channel(false);
@@ -110,7 +114,9 @@ impl Application {
                 .wrap(from_fn(assign_request_id))
                 .wrap(Condition::new(
                     access_log,
-                    Logger::new(ACCESS_LOG_FORMAT).log_target("aries_image::access"),
+                    Logger::new(ACCESS_LOG_FORMAT)
+                        .custom_request_replace("request", access_log_request_line)
+                        .log_target("aries_image::access"),
                 ))
                 .configure(configure_routes)
         })
@@ -214,7 +220,8 @@ fn configure_routes(config: &mut web::ServiceConfig) {
             web::resource("/metrics")
                 .name("metrics")
                 .route(web::get().to(routes::metrics))
-                .default_service(web::to(routes::get_only)),
+                .route(web::head().to(routes::metrics))
+                .default_service(web::to(routes::method_not_allowed)),
         )
         .service(
             SwaggerUi::new(format!("{SWAGGER_UI_PATH}{{_:.*}}"))

@@ -68,6 +68,22 @@ pub enum DbError {
     Migration(String),
 }
 
+impl DbError {
+    /// Whether the error comes from the server or the connection, as opposed
+    /// to a row that does not decode (a zero date, say), which a retry or a
+    /// stale answer cannot cure.
+    pub fn is_database_failure(&self) -> bool {
+        match self {
+            Self::Pool(_) | Self::Migration(_) => true,
+            Self::Query(error) => matches!(
+                error,
+                diesel::result::Error::DatabaseError(..)
+                    | diesel::result::Error::BrokenTransactionManager
+            ),
+        }
+    }
+}
+
 /// Builds the pool without opening a connection, so that the service can
 /// start while the database is down; connections open in the background and
 /// on first use.

@@ -116,6 +116,8 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
+        // Errors describe one moment, so no cache may store them.
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         if self.code == ErrorCode::AuthFailure {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }

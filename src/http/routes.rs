@@ -14,6 +14,7 @@ use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::request_id::RequestId;
 use crate::cache::{CachedImage, ImageStore, Lookup};
 use crate::db::{self, DatabaseHealth};
+use crate::log_limit::LogLimiter;
 use crate::metrics::Metrics;
 use crate::record::ImageRecord;
 
@@ -28,6 +29,8 @@ pub struct AppState {
     /// `Cache-Control` of image responses; always `private` because records
     /// contain a sensitive path.
     pub cache_control: HeaderValue,
+    /// Limits the log lines of failed lookups to one per second.
+    pub error_log: LogLimiter,
 }
 
 impl AppState {
@@ -79,7 +82,7 @@ impl AppState {
         (status = 404, description = "No image has this id", body = ErrorBody,
             example = json!({"code": "ImageNotFound", "message": "镜像不存在", "request_id": "9b2f6f0e-4a8e-4c57-9a43-2f1b0c6d7e11", "detail": "no image has id 42"})),
         (status = 500, description = "The database failed or did not answer in time", body = ErrorBody,
-            example = json!({"code": "InternalError", "message": "内部错误", "request_id": "9b2f6f0e-4a8e-4c57-9a43-2f1b0c6d7e11", "detail": "the image could not be read; retry later"})),
+            example = json!({"code": "InternalError", "message": "内部错误", "request_id": "9b2f6f0e-4a8e-4c57-9a43-2f1b0c6d7e11", "detail": "the image could not be read; the service log has the cause under this request id"})),
     ),
     security(("bearer" = [])),
 )]
@@ -112,11 +115,16 @@ pub async fn describe_image(
             ));
         }
         Err(cause) => {
-            log::error!("request {request_id}: reading image {id} failed: {cause}");
+            if let Some(dropped) = state.error_log.admit() {
+                log::error!(
+                    "request {request_id}: reading image {id} failed: {cause} \
+                     ({dropped} similar errors not logged since the last one)"
+                );
+            }
             return Err(ApiError::new(
                 ErrorCode::InternalError,
                 request_id,
-                "the image could not be read; retry later",
+                "the image could not be read; the service log has the cause under this request id",
             ));
         }
     };
@@ -183,8 +191,13 @@ fn is_not_modified(request: &HttpRequest, image: &CachedImage) -> bool {
             Err(_) => false,
         };
     }
+    // A date later than the server's clock cannot come from an earlier
+    // response, so it is ignored like an invalid one.
     match IfModifiedSince::parse(request) {
-        Ok(IfModifiedSince(since)) => image.last_modified <= SystemTime::from(since),
+        Ok(IfModifiedSince(since)) => {
+            let since = SystemTime::from(since);
+            since <= SystemTime::now() && image.last_modified <= since
+        }
         Err(_) => false,
     }
 }
@@ -208,7 +221,7 @@ fn method_not_allowed_response(request: &HttpRequest, allow: &'static str) -> Ht
         request_id.as_str(),
         format!(
             "method {} is not allowed on this resource; use {allow}",
-            request.method()
+            super::method_label(request.method())
         ),
     );
     error.allow = Some(allow);

@@ -130,6 +130,7 @@ async fn missing_token_rejected(backend: Backend) {
 
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_eq!(response.headers()["cache-control"], "no-store");
     let body = error_body(response).await;
     assert_eq!(body["code"], "AuthFailure");
     assert_eq!(body["message"], "认证失败");

@@ -250,3 +250,42 @@ async fn locked_query_times_out() {
     assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
     assert_eq!(app.get_image("1").await.status(), 200);
 }
+
+/// A row that does not decode (a zero date written with a permissive
+/// sql_mode) answers 500 but does not mark the database unavailable, so
+/// other images are not served stale because of it.
+#[actix_web::test]
+async fn bad_row_not_outage() {
+    if !mariadb_available() {
+        return;
+    }
+    let app = spawn_app_with(Backend::Mariadb, |settings| {
+        settings.cache.ttl_s = 1;
+        settings.changes.enabled = false;
+    })
+    .await;
+    app.database
+        .insert_image(1, "one", "d", "2024-01-01 00:00:00");
+    app.database.execute(
+        "SET SESSION sql_mode = ''; \
+         INSERT INTO images (id, name, os_type, os_name, description, source_path, \
+         created_at, updated_at) VALUES (2, 'zero', 'linux', 'TestOS', 'd', '/p', \
+         '0000-00-00 00:00:00', '0000-00-00 00:00:00')",
+    );
+    assert_eq!(app.get_image("1").await.status(), 200);
+    actix_web::rt::time::sleep(Duration::from_millis(1200)).await;
+
+    let bad = app.get_image("2").await;
+    assert_eq!(bad.status(), 500);
+    app.database
+        .execute("UPDATE images SET description = 'fresh' WHERE id = 1");
+
+    let refreshed: serde_json::Value = app.get_image("1").await.json().await.unwrap();
+    assert_eq!(refreshed["description"], "fresh");
+    assert_eq!(
+        app.metric("aries_cache_lookups_total{result=\"stale\"}")
+            .await,
+        0.0
+    );
+    assert_eq!(app.get_anonymous("/readyz").await.status(), 200);
+}

@@ -6,7 +6,11 @@ use std::process::{Command, Stdio};
 use crate::backend_tests;
 use crate::helpers::{Backend, spawn_app};
 
-backend_tests!(metrics_pass_promtool, metrics_count_requests);
+backend_tests!(
+    metrics_pass_promtool,
+    metrics_count_requests,
+    unknown_methods_bounded,
+);
 
 /// Whether promtool (Debian package `prometheus`) can run. Without it the
 /// check is skipped with a notice, unless `ARIES_TEST_REQUIRE_TOOLS=1` (set
@@ -97,4 +101,33 @@ async fn metrics_count_requests(backend: Backend) {
             .await,
         0.0
     );
+}
+
+async fn unknown_methods_bounded(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for index in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("X{index:0>200}").as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method, format!("{}/healthz", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405);
+        let body = crate::helpers::error_body(response).await;
+        assert!(body["detail"].as_str().unwrap().len() < 120, "{body}");
+    }
+
+    let text = app.get_anonymous("/metrics").await.text().await.unwrap();
+
+    assert!(!text.contains("X0000"), "a custom method became a label");
+    let sample = "aries_http_requests_total{method=\"other\",route=\"healthz\",status=\"405\"}";
+    assert_eq!(app.metric(sample).await, 50.0);
+    let head = app
+        .client
+        .head(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
 }
