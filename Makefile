@@ -66,3 +66,39 @@ test-deps:
 		exit $$status; \
 	fi
 
+# Programs of the benchmark, as COMMAND:PACKAGE pairs: the load generator,
+# nginx and sysbench for the reference runs, the MariaDB server it starts,
+# gnuplot for the plot and curl for single requests.
+BENCH_TOOLS := wrk:wrk nginx:nginx-light sysbench:sysbench gnuplot:gnuplot-nox \
+	curl:curl mariadbd:mariadb-server mariadb:mariadb-client
+
+.PHONY: bench bench-deps
+
+## Build in release mode, run the benchmark and write docs/benchmarks.md.
+bench: deps bench-deps
+	$(CARGO) build --release --locked
+	tests/bench/run.sh
+
+# Installing nginx-light or mariadb-server normally starts their system
+# services, and nginx's default site listens on port 80 of every interface.
+# When the machine has no policy-rc.d, a temporary one (see invoke-rc.d(8))
+# blocks those starts. The benchmark runs its own servers on loopback.
+bench-deps:
+	@missing=""; \
+	for pair in $(BENCH_TOOLS); do \
+		tool=$${pair%%:*}; package=$${pair#*:}; \
+		if ! command -v $$tool >/dev/null 2>&1 && [ ! -x /usr/sbin/$$tool ]; then \
+			missing="$$missing $$package"; \
+		fi; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing the benchmark dependencies with apt-get:$$missing"; \
+		guard=""; \
+		if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null; \
+			$(SUDO) chmod 755 /usr/sbin/policy-rc.d; guard=1; \
+		fi; \
+		status=0; $(APT_INSTALL) $$missing || status=$$?; \
+		if [ -n "$$guard" ]; then $(SUDO) rm -f /usr/sbin/policy-rc.d; fi; \
+		exit $$status; \
+	fi
