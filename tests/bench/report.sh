@@ -294,6 +294,42 @@ write_report() {
         echo 'The misses were not all served by one load.'
     fi
     echo
+    echo '## Soak'
+    echo
+    printf 'One instance with the default settings (time to live, change detection on) and\n'
+    printf 'the bench token served %s s of a fixed mix at %s connections after a %s s warm-up:\n' \
+        "$soak_s" "$connections" "$soak_warmup_s"
+    printf 'of every 10 requests, 5 hits on ids 1..1000, 2 revalidations of image 1 with its\n'
+    printf 'ETag, 2 requests for a missing id and 1 invalid id (`tests/bench/lua/soak.lua`).\n'
+    echo
+    local soak_growth_percent soak_verdict
+    soak_growth_percent=$(awk -v a="$soak_rss_start_kib" -v b="$soak_rss_max_kib" \
+        'BEGIN { printf "%.1f", (b - a) * 100 / a }')
+    soak_verdict=$(awk -v a="$soak_rss_start_kib" -v b="$soak_rss_max_kib" -v u="${soak_unexpected:-1}" \
+        'BEGIN { print (u == 0 && b <= a * 1.10) ? "pass" : "miss" }')
+    echo '| requests/s | p99 ms | statuses | unexpected statuses | VmRSS after warm-up KiB | max KiB | at the end KiB | growth | result |'
+    echo '|---|---|---|---|---|---|---|---|---|'
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s %% | %s |\n' \
+        "$(cut -f1 <<<"$soak_summary")" "$(cut -f3 <<<"$soak_summary")" "$soak_statuses" \
+        "${soak_unexpected:-?}" "$soak_rss_start_kib" "$soak_rss_max_kib" "$soak_rss_end_kib" \
+        "$soak_growth_percent" "$soak_verdict"
+    echo
+    echo 'The targets: no status outside 200, 304, 400 and 404, and the largest VmRSS sample'
+    echo '(one every 5 s) within 10 % of its value after the warm-up.'
+    echo
+    echo '## Staleness under load'
+    echo
+    printf 'While wrk polled 1,000 cached ids of one instance with the default settings\n'
+    printf '(`changes.poll_interval_ms = 1000`), `tests/bench/staleness.py` committed %s changes\n' \
+        "$staleness_updates"
+    printf 'to image 1, one every 2 s, through the `mariadb` client, and polled image 1 every\n'
+    printf '10 ms until the new description was served. The delay runs from the return of the\n'
+    printf 'client, after the commit, to the first fresh response.\n'
+    echo
+    echo '| changes | median delay ms | max delay ms | bound: poll interval plus 1 s |'
+    echo '|---|---|---|---|'
+    printf '| %s | %s | %s | 2000 ms |\n' "$staleness_updates" "$staleness_median_ms" "$staleness_max_ms"
+    echo
     echo '## Listening sockets'
     echo
     echo 'Every server was checked with `ss -ltnp` after its start:'

@@ -10,7 +10,9 @@
 #
 # Environment: BENCH_ROUNDS (default 5) rounds of the scenarios (a) to (h),
 # reported as the median round by requests/s; BENCH_DURATION_S (default 8)
-# seconds per measured run; BENCH_CONNECTIONS (default 64) wrk connections.
+# seconds per measured run; BENCH_CONNECTIONS (default 64) wrk connections;
+# BENCH_SOAK_S (default 300) seconds of the soak run; BENCH_STALENESS_UPDATES
+# (default 20) changes timed by the staleness run.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,6 +21,9 @@ cd "$root"
 rounds=${BENCH_ROUNDS:-5}
 duration_s=${BENCH_DURATION_S:-8}
 connections=${BENCH_CONNECTIONS:-64}
+soak_s=${BENCH_SOAK_S:-300}
+soak_warmup_s=30
+staleness_updates=${BENCH_STALENESS_UPDATES:-20}
 warmup_s=2
 image_rows=100000
 zipf_ids=10000
@@ -775,6 +780,65 @@ sleep 1
 rss_full_kib=$(vmrss_kib "$rss_pid")
 stop_service rss
 echo "    idle $rss_idle_kib KiB, $rss_entries entries cached: $rss_full_kib KiB"
+
+step "Soak: $soak_s s of mixed polling at $connections connections, default settings"
+# The default settings, change detection and time to live included, as a
+# deployment would run them; only the token and the database differ.
+start_service soak ARIES__CACHE__TTL_S=300
+wait_for_status soak "$hot_id" 200
+soak_pid=${started_pid[service-soak]}
+soak_etag=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $token" \
+    "$(service_url soak)$image_path/$hot_id" | awk 'tolower($1) == "etag:" { print $2 }' | tr -d '\r')
+soak_args=(-s "$bench_dir/lua/soak.lua" "$(service_url soak)$image_path" -- "$token" 1000 "$soak_etag")
+wrk -t1 -c"$connections" -d"${soak_warmup_s}s" "${soak_args[@]}" >"$work/raw/soak-warmup.txt" 2>&1 ||
+    fail "wrk failed in the soak warm-up; its output is in $work/raw/soak-warmup.txt"
+soak_rss_start_kib=$(vmrss_kib "$soak_pid")
+soak_command=(wrk -t1 -c"$connections" -d"${soak_s}s" --latency "${soak_args[@]}")
+record_command "${soak_command[@]}"
+"${soak_command[@]}" >"$work/raw/soak.txt" 2>&1 &
+soak_wrk_pid=$!
+remember_process wrk-soak "$soak_wrk_pid"
+soak_rss_max_kib=$soak_rss_start_kib
+while kill -0 "$soak_wrk_pid" 2>/dev/null; do
+    sample=$(vmrss_kib "$soak_pid")
+    if ((sample > soak_rss_max_kib)); then
+        soak_rss_max_kib=$sample
+    fi
+    sleep 5
+done
+wait "$soak_wrk_pid" || fail "wrk failed in the soak run; its output is in $work/raw/soak.txt"
+unset 'started_pid[wrk-soak]'
+soak_rss_end_kib=$(vmrss_kib "$soak_pid")
+soak_summary=$(awk -f "$bench_dir/wrk-summary.awk" "$work/raw/soak.txt")
+soak_unexpected=$(awk '$1 == "soak" && $2 == "unexpected" { print $3 }' "$work/raw/soak.txt")
+soak_statuses=$(awk '$1 == "soak" && $2 == "status" { printf "%s%s: %s", sep, $3, $4; sep = ", " }' \
+    "$work/raw/soak.txt")
+if ! kill -0 "$soak_pid" 2>/dev/null; then
+    fail "the soak instance exited during the run"
+fi
+stop_service soak
+echo "    ${soak_unexpected:-?} unexpected statuses ($soak_statuses); VmRSS $soak_rss_start_kib KiB after the warm-up, max $soak_rss_max_kib, end $soak_rss_end_kib"
+
+step "Staleness: $staleness_updates changes committed while wrk polls 1,000 cached ids"
+start_service stale ARIES__CACHE__TTL_S=300
+wait_for_status stale "$hot_id" 200
+fill_cache stale 1000
+staleness_wrk_s=$((staleness_updates * 3 + 30))
+staleness_load=(wrk -t1 -c"$connections" -d"${staleness_wrk_s}s"
+    -s "$bench_dir/lua/uniform.lua" "$(service_url stale)$image_path" -- "$token" 1000)
+record_command "${staleness_load[@]}"
+"${staleness_load[@]}" >"$work/raw/staleness-load.txt" 2>&1 &
+remember_process wrk-staleness $!
+sleep 2
+staleness_command=(python3 "$bench_dir/staleness.py" "$(service_url stale)" "$token" "$staleness_updates"
+    -- mariadb --no-defaults --socket="$db_socket" -uroot aries_bench)
+record_command "${staleness_command[@]}"
+"${staleness_command[@]}" >"$work/raw/staleness.txt" || fail "the staleness probe failed"
+stop_process wrk-staleness
+stop_service stale
+staleness_median_ms=$(awk '$2 == "median" { print $3 }' "$work/raw/staleness.txt")
+staleness_max_ms=$(awk '$2 == "median" { print $5 }' "$work/raw/staleness.txt")
+echo "    commit to first fresh response: median $staleness_median_ms ms, max $staleness_max_ms ms"
 
 step "Plotting the sweep"
 plot_title="aries image service: throughput against distinct ids, cache.max_bytes = $sweep_cache_bytes"
