@@ -12,7 +12,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::http::routes::AppState;
+use crate::http::routes::{AppState, IMAGE_SCOPE};
 
 /// Bucket bounds of the duration histograms, in seconds: a cache hit takes
 /// tens of microseconds and a pool timeout a few seconds.
@@ -316,7 +316,12 @@ pub async fn record_metrics(
     let response = next.call(request).await?;
     if let Some(state) = state {
         // Named resources only, so that arbitrary paths cannot create series.
-        let route = response.request().match_name().unwrap_or("other");
+        let request = response.request();
+        let route = match request.match_name() {
+            Some(name) => name,
+            None if request.path().starts_with(IMAGE_SCOPE) => "image",
+            None => "other",
+        };
         state
             .metrics
             .observe_request(route, method, response.status().as_u16(), started.elapsed());

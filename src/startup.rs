@@ -195,13 +195,7 @@ fn keep_alive(seconds: u64) -> actix_web::http::KeepAlive {
 /// Registers every route; requests that match none get a JSON 404.
 fn configure_routes(config: &mut web::ServiceConfig) {
     config
-        .service(
-            web::resource(routes::IMAGE_PATH)
-                .name("image")
-                .route(web::get().to(routes::describe_image))
-                .route(web::head().to(routes::check_image))
-                .default_service(web::to(routes::method_not_allowed)),
-        )
+        .service(web::scope(routes::IMAGE_SCOPE).default_service(web::to(routes::image_route)))
         .service(
             web::resource("/healthz")
                 .name("healthz")

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use actix_web::http::Method;
 use actix_web::http::header::{
     self, ContentType, Header, HeaderValue, IfModifiedSince, IfNoneMatch,
 };
@@ -18,7 +19,33 @@ use crate::log_limit::LogLimiter;
 use crate::metrics::Metrics;
 use crate::record::ImageRecord;
 
-pub const IMAGE_PATH: &str = "/aries/api/v1/image/{id}";
+/// Prefix of the image route, `/aries/api/v1/image/{id}`. The route is a
+/// scope with this static prefix and a handler that splits off the id,
+/// because actix-router matches a `{id}` pattern with a regex, which took
+/// about 30 % of the instructions of a cache hit (callgrind, release build).
+pub const IMAGE_SCOPE: &str = "/aries/api/v1/image";
+
+/// Routes a request under [`IMAGE_SCOPE`]: one path segment after it is the
+/// id, anything else has no resource; GET and HEAD are served, other
+/// methods get 405.
+pub async fn image_route(
+    request: HttpRequest,
+    request_id: RequestId,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let tail = request.match_info().unprocessed();
+    let is_one_segment = tail
+        .strip_prefix('/')
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    if !is_one_segment {
+        return Ok(unknown_route(request).await);
+    }
+    match *request.method() {
+        Method::GET => describe_image(request, request_id, state).await,
+        Method::HEAD => check_image(request, request_id, state).await,
+        _ => Ok(method_not_allowed(request).await),
+    }
+}
 
 /// State shared by the handlers of one service instance.
 pub struct AppState {
@@ -100,7 +127,11 @@ pub async fn describe_image(
         .authenticate(request.headers())
         .map_err(|error| ApiError::new(ErrorCode::AuthFailure, request_id, error.to_string()))?;
 
-    let raw_id = request.match_info().get("id").unwrap_or_default();
+    let raw_id = request
+        .match_info()
+        .unprocessed()
+        .strip_prefix('/')
+        .unwrap_or_default();
     let id = ImageId::parse(raw_id).map_err(|error| {
         ApiError::new(ErrorCode::InvalidParameter, request_id, error.to_string())
     })?;
