@@ -22,7 +22,7 @@ rm -rf "$dir"
 mkdir -p "$dir"
 
 # The first free port from 33060 up: a connect with bash's /dev/tcp fails
-# on a port nobody listens on.
+# on a port without a listener.
 port=33060
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
     port=$((port + 1))

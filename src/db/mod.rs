@@ -47,9 +47,9 @@ impl DbPool {
         self.pool.state()
     }
 
-    /// Makes every pooled connection ping at its next checkout; called after
-    /// a query failed, because the server may have closed connections that
-    /// were handed out without a ping.
+    /// Makes every pooled connection ping at its next checkout. Callers use it
+    /// after a failed query, because the server may have closed connections
+    /// that were handed out without a ping.
     pub fn revalidate_all(&self) {
         self.manager.revalidate_all();
     }

@@ -20,9 +20,9 @@ use crate::metrics::Metrics;
 use crate::record::ImageRecord;
 
 /// Prefix of the image route, `/aries/api/v1/image/{id}`. The route is a
-/// scope with this static prefix and a handler that splits off the id,
-/// because actix-router matches a `{id}` pattern with a regex, which took
-/// about 30 % of the instructions of a cache hit (callgrind, release build).
+/// scope with this static prefix and a handler that splits off the id.
+/// actix-router matches a `{id}` pattern with a regex, which took about 30 %
+/// of the instructions of a cache hit (callgrind, release build).
 pub const IMAGE_SCOPE: &str = "/aries/api/v1/image";
 
 /// Routes a request under [`IMAGE_SCOPE`]: one path segment after it is the

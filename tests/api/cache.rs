@@ -26,7 +26,7 @@ async fn hit_skips_database(backend: Backend) {
         .insert_image(1, "one", "image one", "2024-01-01 00:00:00");
     assert_eq!(app.get_image("1").await.status(), 200);
 
-    // The row is gone, but the cached entry still answers.
+    // The row is gone, but the cached entry is still served.
     app.database.execute("DELETE FROM images WHERE id = 1");
     for _ in 0..20 {
         let response = app.get_image("1").await;
@@ -130,7 +130,7 @@ async fn not_found_cached_until_expiry(backend: Backend) {
     app.database
         .insert_image(3, "three", "image three", "2024-01-01 00:00:00");
 
-    // The cached "not found" answers until it expires, without a query.
+    // The cached "not found" is returned until it expires, without a query.
     let cached = app.get_image("3").await;
     assert_eq!(cached.status(), 404);
     assert_eq!(

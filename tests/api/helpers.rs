@@ -55,7 +55,7 @@ fn prepare_process() {
     });
 }
 
-/// An HTTP client with a 30 s timeout.
+/// Returns an HTTP client with a 30 s timeout.
 pub fn http_client() -> reqwest::Client {
     prepare_process();
     reqwest::Client::builder()
@@ -324,7 +324,7 @@ pub async fn start_unready(settings: Settings, database: TestDatabase) -> TestAp
 }
 
 impl TestApp {
-    /// Polls `/readyz` until it answers 200; panics after `limit`.
+    /// Polls `/readyz` until it returns 200; panics after `limit`.
     pub async fn wait_until_ready(&self, limit: Duration) {
         let started = std::time::Instant::now();
         loop {
@@ -437,7 +437,7 @@ pub fn service_command(database_url: &str, rust_log: &str) -> (std::process::Com
     (command, format!("http://127.0.0.1:{port}"))
 }
 
-/// Polls `address`/readyz until it answers 200; panics after `limit`.
+/// Polls `address`/readyz until it returns 200; panics after `limit`.
 pub async fn wait_for_ready_address(address: &str, limit: Duration) {
     let client = http_client();
     let started = std::time::Instant::now();

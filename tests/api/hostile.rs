@@ -103,7 +103,7 @@ async fn too_many_headers_rejected(backend: Backend) {
 
     let response = request.send().await.unwrap();
 
-    // actix-http accepts at most 96 headers and answers 431 before routing,
+    // actix-http accepts at most 96 headers and returns 431 before routing,
     // with an empty body, like the malformed head above.
     assert_eq!(response.status(), 431);
     // The service closes that connection, so the next request uses a new client.
