@@ -117,10 +117,14 @@ pub fn run_migrations(connection: &mut DbConnection) -> Result<Vec<String>, DbEr
 
 /// Reads one image, or `None` when no row has that id.
 pub fn find_image(connection: &mut DbConnection, id: i64) -> Result<Option<ImageRow>, DbError> {
-    let row = images::table
-        .find(id)
-        .select(ImageRow::as_select())
-        .first(connection)
-        .optional()?;
+    let query = images::table.find(id);
+    // On the backend's own connection type, the query's type is the key of
+    // diesel's prepared statement cache. Through the multi-backend enum,
+    // diesel writes out the SQL text on every call to find the statement.
+    let row = match connection {
+        DbConnection::Mysql(connection) => query.select(ImageRow::as_select()).first(connection),
+        DbConnection::Sqlite(connection) => query.select(ImageRow::as_select()).first(connection),
+    }
+    .optional()?;
     Ok(row)
 }
