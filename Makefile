@@ -11,7 +11,7 @@ APT_INSTALL = $(SUDO) apt-get update -qq && \
 # with venv for schemathesis, which is installed from PyPI.
 TEST_PACKAGES := mariadb-server mariadb-client prometheus python3 python3-venv
 
-.PHONY: run test build deps test-deps openapi clean-data
+.PHONY: run test build deps test-deps openapi clean-data fuzz
 
 ## Build and start the service on the embedded SQLite database.
 run: deps
@@ -25,13 +25,32 @@ build: deps
 ## run schemathesis against the service.
 test: deps test-deps
 	$(CARGO) fmt --check
+	$(CARGO) fmt --check --manifest-path tests/fuzz/Cargo.toml
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --manifest-path tests/fuzz/Cargo.toml --target-dir target \
+		-- -D warnings
 	ARIES_TEST_REQUIRE_TOOLS=1 tests/with-mariadb.sh $(CARGO) test --locked
 	tests/schemathesis.sh target/debug/aries-image
 
 ## Regenerate the committed OpenAPI document from the code.
 openapi: deps
 	$(CARGO) run --locked --quiet -- openapi > openapi/openapi.json
+
+# cargo-fuzz drives libFuzzer with unstable rustc flags; RUSTC_BOOTSTRAP
+# lets the stable toolchain accept them. It is installed under target/.
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_TARGETS := image_id conditional authorization
+FUZZ_SECONDS ?= 60
+
+## Build the fuzz targets and run each one for FUZZ_SECONDS seconds.
+fuzz: deps
+	@test -x target/tools/bin/cargo-fuzz || $(CARGO) install --locked \
+		--version $(CARGO_FUZZ_VERSION) --root target/tools cargo-fuzz
+	for target in $(FUZZ_TARGETS); do \
+		PATH="$(CURDIR)/target/tools/bin:$$PATH" RUSTC_BOOTSTRAP=1 \
+		$(CARGO) fuzz run --fuzz-dir tests/fuzz --target-dir target/fuzz \
+			$$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 ## Delete the embedded database; the next start recreates it with samples.
 clean-data:
@@ -72,12 +91,20 @@ test-deps:
 BENCH_TOOLS := wrk:wrk nginx:nginx-light sysbench:sysbench gnuplot:gnuplot-nox \
 	curl:curl mariadbd:mariadb-server mariadb:mariadb-client
 
-.PHONY: bench bench-deps
+.PHONY: bench bench-deps profile
 
 ## Build in release mode, run the benchmark and write docs/benchmarks.md.
 bench: deps bench-deps
 	$(CARGO) build --release --locked
 	tests/bench/run.sh
+
+## Count the instructions of the cache-hit and the cache-disabled request
+## paths with valgrind's callgrind; reports go to target/profile.
+profile: deps bench-deps
+	@command -v valgrind >/dev/null 2>&1 || $(APT_INSTALL) valgrind
+	$(CARGO) build --profile profiling --locked
+	tests/bench/profile.sh hit
+	tests/with-mariadb.sh tests/bench/profile.sh nocache
 
 # Installing nginx-light or mariadb-server normally starts their system
 # services, and nginx's default site listens on port 80 of every interface.

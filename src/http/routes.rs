@@ -214,7 +214,7 @@ pub async fn check_image(
 /// Evaluates `If-None-Match`, or `If-Modified-Since` when that is absent
 /// (RFC 9110, section 13.2.2). Entity tags use the weak comparison, and an
 /// invalid date is ignored.
-fn is_not_modified(request: &HttpRequest, image: &CachedImage) -> bool {
+pub fn is_not_modified(request: &HttpRequest, image: &CachedImage) -> bool {
     if request.headers().contains_key(header::IF_NONE_MATCH) {
         return match IfNoneMatch::parse(request) {
             Ok(IfNoneMatch::Any) => true,
