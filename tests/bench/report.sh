@@ -52,9 +52,10 @@ round_ratio_list() {
 }
 
 write_report() {
-    local a a_log a_rps
+    local a a_log a_one a_rps
     a=$(median_row a)
     a_log=$(median_row a_log)
+    a_one=$(median_row a_one)
     a_rps=$(field "$a" 3)
     local a_p99 a_per_thousand
     a_p99=$(field "$a" 5)
@@ -133,14 +134,20 @@ write_report() {
     printf '  | main | `cache.ttl_s=%s`, access log off | (a) to (d), stampede |\n' "$hit_ttl_s"
     printf '  | log | `cache.ttl_s=%s`, `server.access_log=true`, stderr to a file | (a) with the access log |\n' \
         "$hit_ttl_s"
+    printf '  | one | `cache.ttl_s=%s`, `server.workers=1`, access log off | (a) with one worker thread |\n' \
+        "$hit_ttl_s"
     echo '  | nocache | `cache.ttl_s=0` (cache disabled) | (e), upstream of (g) |'
     printf '  | sweep | `cache.ttl_s=%s`, `cache.max_bytes=%s` | sweep |\n' "$hit_ttl_s" "$sweep_cache_bytes"
     printf '  | rss | `cache.ttl_s=%s`, `cache.max_bytes=%s` (%s MiB) | resident memory |\n' \
         "$hit_ttl_s" "$rss_cache_bytes" "$cache_mib"
     echo
     printf '  `cache.ttl_s=%s` keeps every entry loaded by a warm-up for the whole run; with the\n' "$hit_ttl_s"
-    echo '  default of 10 s each cached id costs one more query every 10 s. `cache.missing_ttl_s`'
-    echo '  keeps its default of 5 s, which (d) shows.'
+    local default_ttl_s default_missing_ttl_s
+    default_ttl_s=$(sed -n 's/^ttl_s = //p' config/default.toml)
+    default_missing_ttl_s=$(sed -n 's/^missing_ttl_s = //p' config/default.toml)
+    printf '  default of %s s each cached id would cost one more query every %s s. `cache.missing_ttl_s`\n' \
+        "$default_ttl_s" "$default_ttl_s"
+    printf '  keeps its default of %s s, which (d) shows.\n' "$default_missing_ttl_s"
     printf -- '- wrk: `-t1 -c%s -d%ss --latency`, one thread, with the Lua scripts in `tests/bench/lua/`.\n' \
         "$connections" "$duration_s"
     printf '  Scenarios (a) to (h) run in %s rounds, interleaved, after one %s s warm-up run each;\n' \
@@ -162,6 +169,7 @@ write_report() {
     echo '|---|---|---|---|---|---|---|---|'
     result_line a '(a) one hot id, cache hit'
     result_line a_log '(a) with the access log on'
+    result_line a_one '(a) with one worker thread'
     result_line b "(b) $zipf_ids ids, Zipf s=$zipf_exponent, warm cache"
     result_line c '(c) If-None-Match with the current ETag (304)'
     result_line d '(d) id without a row (cached 404)'
@@ -200,7 +208,7 @@ write_report() {
     echo "$header"
     echo "$rule"
     local key
-    for key in a a_log b c d e f g h; do
+    for key in a a_log a_one b c d e f g h; do
         round_line "$key"
     done
     round_mean_line 'other processes, % CPU (mean of the runs)' 10
@@ -230,6 +238,13 @@ write_report() {
     printf '| database queries for %s concurrent first requests of one id | %s | 1 | %s |\n' \
         "$stampede_requests" "$stampede_queries" "$(verdict "$stampede_queries == 1")"
     echo
+    local gf
+    gf=$(median_ratio g f)
+    printf '(g) ran at %s × (f), so (a) ≥ 1.5 × (g) asks for %s × the rate at which nginx\n' \
+        "$gf" "$(awk -v r="$gf" 'BEGIN { printf "%.2f", 1.5 * r }')"
+    echo 'serves a static file on the same cores. [performance.md](performance.md) explains'
+    echo 'what bounds the throughput of (a) and (e), from instruction profiles.'
+    echo
     echo '## Access log'
     echo
     printf 'With `server.access_log=true` the hot id served %.0f requests/s against %.0f with\n' \
@@ -237,6 +252,18 @@ write_report() {
     printf 'it off (%s of the throughput), p99 %s ms against %s ms. The instance wrote %s access log\n' \
         "$(ratio "$(field "$a_log" 3)" "$a_rps")" "$(field "$a_log" 5)" "$a_p99" "$access_log_lines"
     echo 'lines to its stderr file over the warm-up and the rounds.'
+    echo
+    echo '## Latency on shared cores'
+    echo
+    printf 'With one worker thread instead of one per core, the hot id served %.0f requests/s\n' \
+        "$(field "$a_one" 3)"
+    printf 'with p99 %s ms, against %.0f requests/s with p99 %s ms. With one worker per core,\n' \
+        "$(field "$a_one" 5)" "$a_rps" "$a_p99"
+    echo 'the workers and wrk are three busy threads on two cores, so a worker that the'
+    echo 'scheduler preempts holds its connections until its next time slice. nginx shares'
+    printf 'the cores the same way, and (f) had p99 %s ms. A server whose clients run on other\n' \
+        "$(field "$(median_row f)" 5)"
+    echo 'machines keeps the default of one worker per core.'
     echo
     echo '## Distinct ids against cache capacity'
     echo

@@ -483,6 +483,10 @@ scenario_arguments() {
         scenario_instance=log
         scenario_args=(-s "$single" "$(service_url log)$image_path/$hot_id" -- "$token")
         ;;
+    a_one)
+        scenario_instance=one
+        scenario_args=(-s "$single" "$(service_url one)$image_path/$hot_id" -- "$token")
+        ;;
     b)
         scenario_instance=main
         scenario_args=(-s "$bench_dir/lua/zipf.lua" "$(service_url main)$image_path"
@@ -658,8 +662,9 @@ record_command sysbench oltp_point_select "${sysbench_options[@]}" prepare
 step "Starting the service instances"
 start_service main
 start_service log ARIES__SERVER__ACCESS_LOG=true
+start_service one ARIES__SERVER__WORKERS=1
 start_service nocache ARIES__CACHE__TTL_S=0
-for instance in main log nocache; do
+for instance in main log one nocache; do
     wait_for_status "$instance" "$hot_id" 200
 done
 
@@ -706,7 +711,7 @@ fi
 step "Filling the cache of the main instance with ids 1..$zipf_ids for (b)"
 fill_cache main "$zipf_ids"
 
-scenarios=(a a_log b c d e f g h)
+scenarios=(a a_log a_one b c d e f g h)
 for round in $(seq 1 "$rounds"); do
     step "Round $round of $rounds: scenarios ${scenarios[*]}"
     for key in "${scenarios[@]}"; do
