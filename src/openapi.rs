@@ -17,14 +17,17 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui/";
     info(
         title = "aries image service",
         description = "DescribeImage of the aries cloud API: returns one operating-system image record. \
-                       Every call needs `Authorization: Bearer <token>`.",
+                       The image operations need `Authorization: Bearer <token>`; \
+                       the health operations need none.",
         license(name = "MIT OR Apache-2.0"),
     ),
     paths(
         crate::http::routes::describe_image,
         crate::http::routes::check_image,
         crate::http::routes::healthz,
+        crate::http::routes::check_healthz,
         crate::http::routes::readyz,
+        crate::http::routes::check_readyz,
     ),
     components(schemas(ImageRecord, ErrorBody, HealthStatus)),
     modifiers(&BearerScheme),

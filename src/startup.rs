@@ -9,7 +9,7 @@ use actix_web::middleware::{Condition, Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::cache::{ENTRY_OVERHEAD_BYTES, ImageStore};
 use crate::config::{DatabaseLocation, Settings};
@@ -200,14 +200,14 @@ fn configure_routes(config: &mut web::ServiceConfig) {
             web::resource("/healthz")
                 .name("healthz")
                 .route(web::get().to(routes::healthz))
-                .route(web::head().to(routes::healthz))
+                .route(web::head().to(routes::check_healthz))
                 .default_service(web::to(routes::method_not_allowed)),
         )
         .service(
             web::resource("/readyz")
                 .name("readyz")
                 .route(web::get().to(routes::readyz))
-                .route(web::head().to(routes::readyz))
+                .route(web::head().to(routes::check_readyz))
                 .default_service(web::to(routes::method_not_allowed)),
         )
         .service(
@@ -218,8 +218,11 @@ fn configure_routes(config: &mut web::ServiceConfig) {
                 .default_service(web::to(routes::method_not_allowed)),
         )
         .service(
+            // Swagger UI's default validator badge loads an image from
+            // validator.swagger.io; "none" keeps the page on this service.
             SwaggerUi::new(format!("{SWAGGER_UI_PATH}{{_:.*}}"))
-                .url(DOCUMENT_PATH, ApiDoc::openapi()),
+                .url(DOCUMENT_PATH, ApiDoc::openapi())
+                .config(Config::default().validator_url("none")),
         )
         // SwaggerUi registers its resources for GET only; these return 405 for
         // the other methods on the same paths.

@@ -301,6 +301,18 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
+/// Returns the response of [`healthz`] without a body.
+#[utoipa::path(
+    head,
+    path = "/healthz",
+    operation_id = "CheckHealthz",
+    tag = "health",
+    responses((status = 200, description = "The process is alive; the headers of the GET response and no body")),
+)]
+pub async fn check_healthz() -> HttpResponse {
+    healthz().await
+}
+
 /// Maximum wait of `/readyz` for a database ping.
 const READINESS_PING_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -345,6 +357,21 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             ))
         }
     }
+}
+
+/// Returns the response of [`readyz`] without a body.
+#[utoipa::path(
+    head,
+    path = "/readyz",
+    operation_id = "CheckReadyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The database is prepared and answered a ping; no body"),
+        (status = 503, description = "The database is not prepared yet or did not answer; no body"),
+    ),
+)]
+pub async fn check_readyz(state: web::Data<AppState>) -> HttpResponse {
+    readyz(state).await
 }
 
 /// Serves the metrics in the Prometheus text format.

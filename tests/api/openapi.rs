@@ -106,13 +106,19 @@ async fn swagger_ui_served_without_auth() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("swagger-ui"));
 
-    // The initializer points the UI at the served document, and the script
-    // comes from the binary, not from a CDN.
+    // The initializer points the UI at the served document and turns off
+    // the online validator, and the script comes from the binary, not
+    // from a CDN.
     let initializer = app
         .get_anonymous("/swagger-ui/swagger-initializer.js")
         .await;
     assert_eq!(initializer.status(), 200);
-    assert!(initializer.text().await.unwrap().contains("/openapi.json"));
+    let initializer = initializer.text().await.unwrap();
+    assert!(initializer.contains("/openapi.json"));
+    assert!(
+        initializer.contains(r#""validatorUrl": "none""#),
+        "{initializer}"
+    );
     let bundle = app.get_anonymous("/swagger-ui/swagger-ui-bundle.js").await;
     assert_eq!(bundle.status(), 200);
     assert!(bundle.bytes().await.unwrap().len() > 100_000);
