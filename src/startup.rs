@@ -8,7 +8,6 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Condition, Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::cache::{ENTRY_OVERHEAD_BYTES, ImageStore};
@@ -21,7 +20,7 @@ use crate::http::request_id::assign_request_id;
 use crate::http::routes::{self, AppState};
 use crate::log_limit::LogLimiter;
 use crate::metrics::{Metrics, record_metrics};
-use crate::openapi::{ApiDoc, DOCUMENT_PATH, SWAGGER_UI_PATH};
+use crate::openapi::{DOCUMENT_PATH, SWAGGER_UI_PATH};
 use crate::tls;
 
 /// Access log line: client address, request line, status, body bytes,
@@ -221,12 +220,16 @@ fn configure_routes(config: &mut web::ServiceConfig) {
             // Swagger UI's default validator badge loads an image from
             // validator.swagger.io; "none" keeps the page on this service.
             SwaggerUi::new(format!("{SWAGGER_UI_PATH}{{_:.*}}"))
-                .url(DOCUMENT_PATH, ApiDoc::openapi())
-                .config(Config::default().validator_url("none")),
+                .config(Config::new([DOCUMENT_PATH]).validator_url("none")),
         )
-        // SwaggerUi registers its resources for GET only; these return 405 for
+        .service(
+            web::resource(DOCUMENT_PATH)
+                .route(web::get().to(routes::openapi_document))
+                .route(web::head().to(routes::openapi_document))
+                .default_service(web::to(routes::method_not_allowed)),
+        )
+        // SwaggerUi registers its files for GET only; this returns 405 for
         // the other methods on the same paths.
-        .service(web::resource(DOCUMENT_PATH).default_service(web::to(routes::get_only)))
         .service(
             web::resource(format!("{SWAGGER_UI_PATH}{{_:.*}}"))
                 .default_service(web::to(routes::get_only)),

@@ -1,6 +1,6 @@
 //! Request handlers.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use actix_web::http::Method;
@@ -8,6 +8,7 @@ use actix_web::http::header::{
     self, ContentType, Header, HeaderValue, IfModifiedSince, IfNoneMatch,
 };
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use bytes::Bytes;
 
 use super::ImageId;
 use super::auth::Authenticator;
@@ -239,8 +240,16 @@ pub async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
     method_not_allowed_response(&request, "GET, HEAD")
 }
 
-/// Returns 405 on the resources that serve only GET: the metrics and the
-/// API documentation.
+/// Returns the OpenAPI document as JSON, serialized once per process.
+pub async fn openapi_document() -> HttpResponse {
+    static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| Bytes::from(crate::openapi::document_json()));
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body.clone())
+}
+
+/// Returns 405 on the Swagger UI files, which serve only GET.
 pub async fn get_only(request: HttpRequest) -> HttpResponse {
     method_not_allowed_response(&request, "GET")
 }

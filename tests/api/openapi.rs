@@ -99,6 +99,25 @@ async fn document_served_without_auth() {
 }
 
 #[actix_web::test]
+async fn document_answers_head() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let url = format!("{}/openapi.json", app.address);
+
+    let head = app.client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        document_json().len().to_string().as_str()
+    );
+    assert_eq!(head.headers()["content-type"], "application/json");
+    assert!(head.bytes().await.unwrap().is_empty());
+
+    let post = app.client.post(&url).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+}
+
+#[actix_web::test]
 async fn swagger_ui_served_without_auth() {
     let app = spawn_app(Backend::Sqlite).await;
 
