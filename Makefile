@@ -21,8 +21,8 @@ run: deps
 build: deps
 	$(CARGO) build --locked
 
-## Check formatting and lints, run every test on SQLite and MariaDB, then
-## run schemathesis against the service.
+## Check formatting and lints, run every test on SQLite and MariaDB, run
+## schemathesis against the service, then each fuzz target briefly.
 test: deps test-deps
 	$(CARGO) fmt --check
 	$(CARGO) fmt --check --manifest-path tests/fuzz/Cargo.toml
@@ -31,6 +31,7 @@ test: deps test-deps
 		-- -D warnings
 	ARIES_TEST_REQUIRE_TOOLS=1 tests/with-mariadb.sh $(CARGO) test --locked
 	tests/schemathesis.sh target/debug/aries-image
+	$(MAKE) fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 ## Regenerate the committed OpenAPI document from the code.
 openapi: deps
@@ -41,6 +42,8 @@ openapi: deps
 CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_TARGETS := image_id conditional authorization
 FUZZ_SECONDS ?= 60
+# Seconds per fuzz target in `make test`.
+TEST_FUZZ_SECONDS ?= 10
 
 ## Build the fuzz targets and run each one for FUZZ_SECONDS seconds.
 fuzz: deps
