@@ -17,8 +17,8 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui/";
     info(
         title = "aries image service",
         description = "DescribeImage of the aries cloud API: returns one operating-system image record. \
-                       The image operations need `Authorization: Bearer <token>`; \
-                       the health operations need none.",
+                       The image operations need `Authorization: Bearer <token>`. \
+                       The health operations need no token.",
         license(name = "MIT OR Apache-2.0"),
     ),
     paths(

@@ -218,7 +218,7 @@ fn configure_routes(config: &mut web::ServiceConfig) {
         )
         .service(
             // Swagger UI's default validator badge loads an image from
-            // validator.swagger.io; "none" keeps the page on this service.
+            // validator.swagger.io, so the validator is turned off.
             SwaggerUi::new(format!("{SWAGGER_UI_PATH}{{_:.*}}"))
                 .config(Config::new([DOCUMENT_PATH]).validator_url("none")),
         )
@@ -228,8 +228,8 @@ fn configure_routes(config: &mut web::ServiceConfig) {
                 .route(web::head().to(routes::openapi_document))
                 .default_service(web::to(routes::method_not_allowed)),
         )
-        // SwaggerUi registers its files for GET only; this returns 405 for
-        // the other methods on the same paths.
+        // SwaggerUi registers its files for GET only. This resource returns
+        // 405 for the other methods on the same paths.
         .service(
             web::resource(format!("{SWAGGER_UI_PATH}{{_:.*}}"))
                 .default_service(web::to(routes::get_only)),

@@ -35,7 +35,7 @@ hit)
     ;;
 nocache)
     [[ -n ${ARIES_TEST_MYSQL_URL:-} ]] || {
-        echo "error: run it as tests/with-mariadb.sh $0 nocache" >&2
+        echo "error: ARIES_TEST_MYSQL_URL is not set; run: tests/with-mariadb.sh $0 nocache" >&2
         exit 1
     }
     token=aries-profile-token
@@ -54,7 +54,7 @@ esac
 
 for tool in valgrind callgrind_annotate wrk curl; do
     command -v "$tool" >/dev/null || {
-        echo "error: $tool is missing; make profile installs it" >&2
+        echo "error: $tool not found; run make profile, which installs it" >&2
         exit 1
     }
 done
